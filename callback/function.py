@@ -1,0 +1,26 @@
+"""POST /callbacks/{callLegId}: events from ACS. Only a valid ACS token gets in; each event applies once."""
+
+import azure.functions as func
+
+from shared.acs_events import parse_callback_body
+from shared.api_errors import ApiError, api_handler
+from shared.services import get_call_service, get_callback_verifier
+
+bp = func.Blueprint()
+
+MAX_CALLBACK_BYTES = 256 * 1024
+
+
+@bp.function_name("acs_callback")
+@bp.route(route="callbacks/{callLegId}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_handler
+def acs_callback(req: func.HttpRequest) -> func.HttpResponse:
+    get_callback_verifier().verify(req.headers.get("Authorization"))
+    body = req.get_body() or b""
+    if len(body) > MAX_CALLBACK_BYTES:
+        raise ApiError(413, "PayloadTooLarge", "The callback body is too large.")
+    events = parse_callback_body(body)
+    service = get_call_service()
+    for event in events:
+        service.apply_callback_event(req.route_params["callLegId"], event)
+    return func.HttpResponse(status_code=200)

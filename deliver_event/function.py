@@ -1,0 +1,23 @@
+"""Queue `event-deliveries`: one signed event for a caller's callbackUri per message (see shared/event_delivery)."""
+
+import azure.functions as func
+
+from shared.event_delivery import Delivery, InvalidDeliveryMessageError
+from shared.poison import move_to_poison
+from shared.queue_messages import message_text
+from shared.services import get_call_service
+from shared.settings import get_settings
+from shared.storage import EVENT_DELIVERY_QUEUE
+
+bp = func.Blueprint()
+
+
+@bp.function_name("deliver_event")
+@bp.queue_trigger(arg_name="msg", queue_name=EVENT_DELIVERY_QUEUE, connection="AzureWebJobsStorage")
+def deliver_event(msg: func.QueueMessage) -> None:
+    try:
+        delivery = Delivery.from_message(message_text(msg))
+    except InvalidDeliveryMessageError as error:
+        move_to_poison(get_settings(), EVENT_DELIVERY_QUEUE, msg.id, message_text(msg), str(error))
+        return
+    get_call_service().deliverer.deliver(delivery)

@@ -1,0 +1,1 @@
+"""The whole local stack for `make run`: Azurite, the ACS emulator, a demo event subscriber and the app."""

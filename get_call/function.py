@@ -1,0 +1,15 @@
+"""GET /calls/{callId}: the call leg as recorded, with its timeline."""
+
+import azure.functions as func
+
+from shared.api_errors import api_handler, json_response
+from shared.services import get_call_service
+
+bp = func.Blueprint()
+
+
+@bp.function_name("get_call")
+@bp.route(route="calls/{callId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@api_handler
+def get_call(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(get_call_service().describe(req.route_params["callId"]))

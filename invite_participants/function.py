@@ -1,0 +1,19 @@
+"""POST /calls/{callId}/participants: invite participants; InviteParticipantResult follows for each."""
+
+import azure.functions as func
+
+from shared.api_errors import api_handler, json_response, read_json
+from shared.api_models import parse_invite_participants
+from shared.operations import accepted_operation
+from shared.services import get_call_service
+
+bp = func.Blueprint()
+
+
+@bp.function_name("invite_participants")
+@bp.route(route="calls/{callId}/participants", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@api_handler
+def invite_participants(req: func.HttpRequest) -> func.HttpResponse:
+    request = parse_invite_participants(read_json(req))
+    operations = get_call_service().invite(req.route_params["callId"], request)
+    return json_response({"operations": [accepted_operation(op) for op in operations]}, 202)

@@ -1,0 +1,231 @@
+"""Call legs in Azure Table storage.
+
+One partition per call leg (its id, a random GUID), so load spreads over partitions and one leg's rows can
+change together in an entity-group transaction:
+- RowKey `leg`: the leg's current state, updated only with its ETag;
+- RowKey `tl-<key>`: the timeline, one row per thing that happened (read back in time order);
+- RowKey `ev-<ACS event id>`: marks an ACS event as applied (a repeat fails to create it and changes nothing),
+  and keeps the events it caused for the caller until they are queued, so a repeat can queue what a crash lost.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from .call_legs import CallLeg, LegState, Operation, TimelineEntry
+
+LEG_ROW = "leg"
+TIMELINE_PREFIX = "tl-"
+EVENT_PREFIX = "ev-"
+MAX_UPDATE_ATTEMPTS = 20
+MAX_OPERATIONS_KEPT = 100  # older finished operations live on in the timeline
+
+T = TypeVar("T")
+
+
+class CallLegNotFoundError(LookupError):
+    pass
+
+
+class CallLegExistsError(Exception):
+    pass
+
+
+class DuplicateEventError(Exception):
+    """The ACS event was applied before."""
+
+
+class ConcurrentUpdateError(Exception):
+    """Someone else changed the leg since it was read (ETag mismatch)."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class CallLegStore:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def ensure_table(self) -> None:
+        try:
+            self._table.create_table()
+        except ResourceExistsError:
+            pass
+
+    def create(self, leg: CallLeg, timeline: Iterable[TimelineEntry] = ()) -> CallLeg:
+        """Store a new leg; CallLegExistsError if its id is taken (how idempotency keys stay single-use)."""
+        operations = [("create", _leg_entity(leg))] + [
+            ("create", _timeline_entity(leg.call_leg_id, e)) for e in timeline
+        ]
+        try:
+            results = self._table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code == 409:
+                raise CallLegExistsError(leg.call_leg_id) from error
+            raise
+        leg.etag = results[0].get("etag")
+        return leg
+
+    def get(self, call_leg_id: str) -> CallLeg:
+        if not _is_leg_id(call_leg_id):
+            raise CallLegNotFoundError(call_leg_id)  # not one of ours: no need to ask storage
+        try:
+            entity = self._table.get_entity(partition_key=call_leg_id, row_key=LEG_ROW)
+        except ResourceNotFoundError:
+            raise CallLegNotFoundError(call_leg_id) from None
+        return _leg_from_entity(entity)
+
+    def find(self, call_leg_id: str) -> CallLeg | None:
+        try:
+            return self.get(call_leg_id)
+        except CallLegNotFoundError:
+            return None
+
+    def delete(self, call_leg_id: str) -> None:
+        """Remove a leg and all its rows (used when ACS refused to place the call: nothing happened)."""
+        rows = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": call_leg_id}, select=["RowKey"])
+        for row in rows:
+            self._table.delete_entity(partition_key=call_leg_id, row_key=row["RowKey"])
+
+    def timeline(self, call_leg_id: str) -> list[dict[str, Any]]:
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": call_leg_id, "lo": TIMELINE_PREFIX, "hi": "tl."},
+        )
+        ordered = sorted(rows, key=lambda row: (row["Time"], row["RowKey"]))
+        return [{"time": row["Time"], "type": row["Kind"], **json.loads(row["Details"])} for row in ordered]
+
+    def save(
+        self,
+        leg: CallLeg,
+        timeline: Iterable[TimelineEntry] = (),
+        *,
+        acs_event_id: str | None = None,
+        caused: list[dict[str, Any]] | None = None,
+    ) -> CallLeg:
+        """Write the leg (ETag-guarded), its new timeline rows and the event marker, all or nothing."""
+        leg.updated_at = utc_now()
+        _trim_operations(leg)
+        operations: list[tuple] = [
+            (
+                "update",
+                _leg_entity(leg),
+                {"mode": UpdateMode.REPLACE, "etag": leg.etag, "match_condition": MatchConditions.IfNotModified},
+            ),
+        ]
+        operations += [("upsert", _timeline_entity(leg.call_leg_id, entry)) for entry in timeline]
+        if acs_event_id:
+            marker = {
+                "PartitionKey": leg.call_leg_id,
+                "RowKey": EVENT_PREFIX + _safe_key(acs_event_id),
+                "Caused": json.dumps(caused or []),
+                "Sent": False,
+            }
+            operations.append(("create", marker))
+        try:
+            results = self._table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code == 409:
+                raise DuplicateEventError(acs_event_id) from error
+            if error.status_code in (412, 404):
+                raise ConcurrentUpdateError(leg.call_leg_id) from error
+            raise
+        leg.etag = results[0].get("etag")
+        return leg
+
+    def unsent(self, call_leg_id: str, acs_event_id: str) -> list[dict[str, Any]]:
+        """What an applied ACS event caused for the caller, if it was never queued for delivery."""
+        try:
+            marker = self._table.get_entity(call_leg_id, EVENT_PREFIX + _safe_key(acs_event_id))
+        except ResourceNotFoundError:
+            return []
+        return [] if marker.get("Sent") else json.loads(marker.get("Caused") or "[]")
+
+    def mark_sent(self, call_leg_id: str, acs_event_id: str) -> None:
+        marker = {"PartitionKey": call_leg_id, "RowKey": EVENT_PREFIX + _safe_key(acs_event_id), "Sent": True}
+        self._table.update_entity(marker, mode=UpdateMode.MERGE)
+
+    def update(
+        self,
+        call_leg_id: str,
+        change: Callable[[CallLeg], T],
+        timeline: Callable[[CallLeg, T], Iterable[TimelineEntry]] | None = None,
+    ) -> tuple[CallLeg, T]:
+        """Read, change and save a leg, starting again from a fresh read whenever another writer got there first."""
+        for _ in range(MAX_UPDATE_ATTEMPTS):
+            leg = self.get(call_leg_id)
+            result = change(leg)
+            try:
+                return self.save(leg, timeline(leg, result) if timeline else ()), result
+            except ConcurrentUpdateError:
+                continue
+        raise ConcurrentUpdateError(call_leg_id)
+
+    def append_timeline(self, call_leg_id: str, entries: Iterable[TimelineEntry]) -> None:
+        """Add timeline rows without touching the leg; upserts, so a repeat with the same keys adds nothing."""
+        for entry in entries:
+            self._table.upsert_entity(_timeline_entity(call_leg_id, entry), mode=UpdateMode.REPLACE)
+
+
+def _is_leg_id(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def _safe_key(text: str) -> str:
+    # RowKeys may not contain / \ # ? or control characters.
+    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in text)[:200]
+
+
+def _timeline_entity(call_leg_id: str, entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "PartitionKey": call_leg_id,
+        "RowKey": TIMELINE_PREFIX + _safe_key(entry.key),
+        "Time": entry.time,
+        "Kind": entry.kind,
+        "Details": json.dumps(entry.details),
+    }
+
+
+def _trim_operations(leg: CallLeg) -> None:
+    finished = [op_id for op_id, op in leg.operations.items() if op.status in ("completed", "failed")]
+    for op_id in finished[: max(0, len(leg.operations) - MAX_OPERATIONS_KEPT)]:
+        del leg.operations[op_id]
+
+
+_JSON_FIELDS = ("targets", "requested_call_events", "participants", "end_reason")
+
+
+def _leg_entity(leg: CallLeg) -> dict[str, Any]:
+    entity: dict[str, Any] = {"PartitionKey": leg.call_leg_id, "RowKey": LEG_ROW}
+    for name, value in asdict(leg).items():
+        if name in ("call_leg_id", "etag", "operations") or value is None:
+            continue
+        entity[name] = json.dumps(value) if name in _JSON_FIELDS else value
+    entity["state"] = leg.state.value
+    entity["operations"] = json.dumps({op_id: asdict(op) for op_id, op in leg.operations.items()})
+    return entity
+
+
+def _leg_from_entity(entity: Any) -> CallLeg:
+    values = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey", "Timestamp")}
+    for name in _JSON_FIELDS:
+        if name in values:
+            values[name] = json.loads(values[name])
+    operations = {op_id: Operation(**op) for op_id, op in json.loads(values.pop("operations", "{}")).items()}
+    leg = CallLeg(call_leg_id=entity["PartitionKey"], operations=operations, **values)
+    leg.state = LegState(leg.state)
+    leg.etag = entity.metadata.get("etag")
+    return leg

@@ -1,0 +1,338 @@
+"""The seed's operations, carried out on ACS Call Automation with every call leg kept in Table storage.
+
+Handlers parse a request and call one method here; this module decides what is allowed, talks to ACS through
+the client, and records what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .acs_events import AcsEvent
+from .api_errors import ApiError, call_ended, call_not_connected
+from .api_models import CancelMediaRequest, CreateCallRequest, InviteParticipantsRequest, PlayAudioRequest
+from .call_leg_store import CallLegExistsError, CallLegStore, ConcurrentUpdateError, DuplicateEventError, utc_now
+from .call_legs import CallLeg, LegState, Operation, TimelineEntry, apply_acs_event
+from .callautomation import CallAutomationClient, CallAutomationError, ThrottledError, file_source
+from .callautomation.client import new_repeatability
+from .callautomation.identifiers import is_phone_number
+from .event_delivery import EventDeliverer
+
+logger = logging.getLogger(__name__)
+
+# Idempotency keys map to call leg ids through this namespace, so one key can only ever name one leg.
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("9c1d3c4e-8a7b-4e0f-b6a5-2f1e0d9c8b7a")
+_MAX_EVENT_ATTEMPTS = 20
+
+
+def call_leg_id_for(idempotency_key: str | None) -> str:
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, idempotency_key)) if idempotency_key else str(uuid.uuid4())
+
+
+@dataclass
+class CallService:
+    store: CallLegStore
+    acs: CallAutomationClient
+    deliverer: EventDeliverer
+    callback_base_url: str
+    default_caller_id: str | None = None
+
+    # -- create and end ---------------------------------------------------------------------------------
+
+    def place_call(self, request: CreateCallRequest) -> CallLeg:
+        """Record the leg, then ask ACS to place the call. The same idempotency key never places two calls."""
+        leg = self._new_leg(request)
+        try:
+            self.store.create(leg, [TimelineEntry(leg.created_at, "callRequested", {"targets": leg.targets})])
+        except CallLegExistsError:
+            leg = self.store.get(leg.call_leg_id)
+            if leg.acs_call_connection_id or leg.is_ended:
+                return leg  # placed (or failed) before: a repeat changes nothing
+            # A previous attempt stopped before ACS answered. Sending the same repeatability headers again
+            # lets ACS recognise it if it did place the call.
+        try:
+            connection = self.acs.create_call(
+                leg.targets,
+                f"{self.callback_base_url}/callbacks/{leg.call_leg_id}",
+                source_caller_id=leg.caller_id if any(is_phone_number(t) for t in leg.targets) else None,
+                source=leg.source,
+                operation_context=leg.call_leg_id,
+                repeatability=(leg.acs_request_id, leg.acs_first_sent),
+            )
+        except CallAutomationError as error:
+            self._forget_or_fail(leg, request, error)
+            raise
+
+        def placed(current: CallLeg) -> None:
+            current.acs_call_connection_id = connection.call_connection_id
+            current.server_call_id = current.server_call_id or connection.server_call_id
+
+        leg, _ = self.store.update(
+            leg.call_leg_id,
+            placed,
+            lambda current, _: [
+                TimelineEntry(utc_now(), "callPlaced", {"acsCallConnectionId": connection.call_connection_id})
+            ],
+        )
+        return leg
+
+    def leg_id_for(self, request: CreateCallRequest) -> str:
+        return call_leg_id_for(request.idempotency_key)
+
+    def _new_leg(self, request: CreateCallRequest) -> CallLeg:
+        request_id, first_sent = new_repeatability()
+        now = utc_now()
+        return CallLeg(
+            call_leg_id=call_leg_id_for(request.idempotency_key),
+            targets=list(request.targets),
+            callback_uri=request.callback_uri,
+            requested_call_events=list(request.requested_call_events),
+            source=request.source,
+            caller_id=request.alternate_caller_id or self.default_caller_id,
+            subject=request.subject,
+            created_at=now,
+            updated_at=now,
+            idempotency_key=request.idempotency_key,
+            acs_request_id=request_id,
+            acs_first_sent=first_sent,
+        )
+
+    def _forget_or_fail(self, leg: CallLeg, request: CreateCallRequest, error: CallAutomationError) -> None:
+        """ACS did not place the call. Without an idempotency key the caller simply retries, so the leg is
+        removed (a rejected request writes nothing); with one, a definite refusal is recorded so a repeated
+        message does not try again."""
+        definite = error.status_code is not None and 400 <= error.status_code < 500 and error.status_code != 429
+        if not request.idempotency_key:
+            self.store.delete(leg.call_leg_id)
+        elif definite:
+            self.fail_leg(leg.call_leg_id, "CreateCallRejected", error.status_code or 0, error.message)
+
+    def fail_leg(self, call_leg_id: str, reason: str, code: int, message: str) -> None:
+        """End a leg that ACS never took on, with the reason recorded (idempotent)."""
+
+        def fail(current: CallLeg) -> bool:
+            if not current.advance_to(LegState.TERMINATED):
+                return False
+            current.ended_at = utc_now()
+            current.end_reason = {"event": reason, "code": code, "subCode": 0, "message": message}
+            return True
+
+        self.store.update(
+            call_leg_id,
+            fail,
+            lambda current, changed: (
+                [TimelineEntry(utc_now(), "callFailed", {"reason": reason, "message": message})] if changed else []
+            ),
+        )
+
+    def hang_up(self, call_leg_id: str) -> CallLeg:
+        leg = self._live_leg(call_leg_id)
+        self.acs.hang_up(leg.acs_call_connection_id, for_everyone=True)
+        leg, _ = self.store.update(
+            call_leg_id,
+            lambda current: current.advance_to(LegState.TERMINATING),
+            lambda current, _: [TimelineEntry(utc_now(), "hangUpRequested", {})],
+        )
+        return leg
+
+    # -- media ------------------------------------------------------------------------------------------
+
+    def play_audio(self, call_leg_id: str, request: PlayAudioRequest, *, operation_id: str | None = None) -> Operation:
+        """Play a file. Given an `operation_id` (a queue message's), a repeat returns the first play unchanged."""
+        leg = self._connected_leg(call_leg_id)
+        op_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, operation_id)) if operation_id else str(uuid.uuid4())
+        if op_id in leg.operations:
+            return leg.operations[op_id]
+        operation = Operation(id=op_id, kind="playAudio", operation_context=request.operation_context)
+        # Recorded before ACS is asked, so the result event always finds its operation.
+        self._record_operation(call_leg_id, operation, {"audioFileUri": request.audio_file_uri, "loop": request.loop})
+        try:
+            self.acs.play(
+                leg.acs_call_connection_id,
+                [file_source(request.audio_file_uri, cache_id=request.resource_id)],
+                loop=request.loop,
+                operation_context=operation.id,
+            )
+        except CallAutomationError as error:
+            self._operation_failed(call_leg_id, operation, error)
+            raise
+        return operation
+
+    def cancel_media(self, call_leg_id: str, request: CancelMediaRequest) -> Operation:
+        leg = self._connected_leg(call_leg_id)
+        operation = Operation(
+            id=str(uuid.uuid4()), kind="cancelMediaProcessing", operation_context=request.operation_context
+        )
+        self.acs.cancel_media(leg.acs_call_connection_id)
+        operation.status = "completed"
+        operation.result = {"code": 202, "subcode": 0, "message": "Media processing was cancelled."}
+        self._record_operation(call_leg_id, operation, {})
+        return operation
+
+    # -- participants -----------------------------------------------------------------------------------
+
+    def invite(self, call_leg_id: str, request: InviteParticipantsRequest) -> list[Operation]:
+        leg = self._connected_leg(call_leg_id)
+        caller_id = request.alternate_caller_id or leg.caller_id or self.default_caller_id
+        if any(is_phone_number(p) for p in request.participants) and not caller_id:
+            raise ApiError(
+                400, "InvalidRequest", "Invalid field 'alternateCallerId': is required to invite a phone number."
+            )
+        operations = []
+        for participant in request.participants:
+            operation = Operation(
+                id=str(uuid.uuid4()),
+                kind="inviteParticipant",
+                operation_context=request.operation_context,
+                participant=participant,
+            )
+            self._record_operation(call_leg_id, operation, {"participant": participant})
+            try:
+                self.acs.add_participant(
+                    leg.acs_call_connection_id,
+                    participant,
+                    source_caller_id=caller_id if is_phone_number(participant) else None,
+                    operation_context=operation.id,
+                )
+            except CallAutomationError as error:
+                self._operation_failed(call_leg_id, operation, error)
+                raise
+            operations.append(operation)
+        return operations
+
+    def remove(self, call_leg_id: str, participant: str) -> Operation:
+        leg = self._connected_leg(call_leg_id)
+        operation = Operation(id=str(uuid.uuid4()), kind="removeParticipant", participant=participant)
+        self._record_operation(call_leg_id, operation, {"participant": participant})
+        try:
+            self.acs.remove_participant(leg.acs_call_connection_id, participant, operation_context=operation.id)
+        except CallAutomationError as error:
+            self._operation_failed(call_leg_id, operation, error)
+            raise
+        return operation
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    def describe(self, call_leg_id: str) -> dict[str, Any]:
+        leg = self.store.get(call_leg_id)
+        return {
+            "callLegId": leg.call_leg_id,
+            "state": leg.state.value,
+            "targets": leg.targets,
+            "source": leg.source,
+            "alternateCallerId": leg.caller_id,
+            "subject": leg.subject,
+            "callbackUri": leg.callback_uri,
+            "requestedCallEvents": leg.requested_call_events,
+            "participants": leg.participants,
+            "createdAt": leg.created_at,
+            "updatedAt": leg.updated_at,
+            "endedAt": leg.ended_at,
+            "endReason": leg.end_reason,
+            "acsCallConnectionId": leg.acs_call_connection_id,
+            "operations": [
+                {
+                    "id": op.id,
+                    "kind": op.kind,
+                    "status": op.status,
+                    "operationContext": op.operation_context,
+                    "resultInfo": op.result,
+                    **({"participant": op.participant} if op.participant else {}),
+                }
+                for op in leg.operations.values()
+            ],
+            "timeline": self.store.timeline(call_leg_id),
+        }
+
+    # -- ACS callbacks ----------------------------------------------------------------------------------
+
+    def apply_callback_event(self, call_leg_id: str, event: AcsEvent) -> bool:
+        """Apply one ACS event exactly once. False when the leg is unknown (the event is dropped and logged)."""
+        for _ in range(_MAX_EVENT_ATTEMPTS):
+            leg = self.store.find(call_leg_id)
+            if leg is None:
+                logger.warning("Callback event %s (%s) for unknown call leg %s", event.id, event.name, call_leg_id)
+                return False
+            outcome = apply_acs_event(leg, event, utc_now())
+            caused = [n.to_cloud_event() for n in outcome.notifications] if leg.callback_uri else []
+            try:
+                self.store.save(leg, outcome.timeline, acs_event_id=event.id, caused=caused)
+            except ConcurrentUpdateError:
+                continue  # another event of this call got there first; apply ours to the newer state
+            except DuplicateEventError:
+                logger.info("ACS event %s was applied before", event.id)
+                self._send_unsent(leg, event.id)
+                return True
+            self.deliverer.enqueue(call_leg_id, leg.callback_uri, caused)
+            self.store.mark_sent(call_leg_id, event.id)
+            for participant in outcome.start_dtmf_for:
+                self._start_dtmf(leg, participant)
+            return True
+        raise ConcurrentUpdateError(call_leg_id)
+
+    def _send_unsent(self, leg: CallLeg, acs_event_id: str) -> None:
+        # The first try recorded the event but may have died before queueing what it caused.
+        caused = self.store.unsent(leg.call_leg_id, acs_event_id)
+        if caused:
+            self.deliverer.enqueue(leg.call_leg_id, leg.callback_uri, caused)
+            self.store.mark_sent(leg.call_leg_id, acs_event_id)
+
+    def _start_dtmf(self, leg: CallLeg, participant: str) -> None:
+        try:
+            self.acs.start_continuous_dtmf(leg.acs_call_connection_id or "", participant)
+        except (CallAutomationError, ValueError) as error:
+            logger.warning("Could not start DTMF recognition on %s: %s", leg.call_leg_id, error)
+            self.store.append_timeline(
+                leg.call_leg_id, [TimelineEntry(utc_now(), "dtmfRecognitionFailed", {"participant": participant})]
+            )
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def _live_leg(self, call_leg_id: str) -> CallLeg:
+        leg = self.store.get(call_leg_id)
+        if leg.is_ended:
+            raise call_ended(call_leg_id)
+        if not leg.acs_call_connection_id:
+            raise call_not_connected(call_leg_id, leg.state.value)
+        return leg
+
+    def _connected_leg(self, call_leg_id: str) -> CallLeg:
+        leg = self._live_leg(call_leg_id)
+        if leg.state is not LegState.ESTABLISHED:
+            raise call_not_connected(call_leg_id, leg.state.value)
+        return leg
+
+    def _record_operation(self, call_leg_id: str, operation: Operation, details: dict[str, Any]) -> None:
+        def add(current: CallLeg) -> None:
+            current.operations[operation.id] = operation
+
+        self.store.update(
+            call_leg_id,
+            add,
+            lambda current, _: [
+                TimelineEntry(utc_now(), f"{operation.kind}Requested", {"operationId": operation.id, **details})
+            ],
+        )
+
+    def _operation_failed(self, call_leg_id: str, operation: Operation, error: CallAutomationError) -> None:
+        def fail(current: CallLeg) -> None:
+            recorded = current.operations.get(operation.id)
+            if recorded is not None:
+                recorded.status = "failed"
+                recorded.result = {"code": error.status_code or 0, "subcode": 0, "message": error.message}
+
+        kind = "throttled" if isinstance(error, ThrottledError) else "rejected"
+        self.store.update(
+            call_leg_id,
+            fail,
+            lambda current, _: [
+                TimelineEntry(
+                    utc_now(),
+                    f"{operation.kind}Failed",
+                    {"operationId": operation.id, "why": kind, "status": error.status_code},
+                )
+            ],
+        )

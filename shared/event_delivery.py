@@ -1,0 +1,115 @@
+"""Delivering events to the caller's callbackUri through a queue, so a slow subscriber never delays ACS.
+
+Each queue message carries one CloudEvent and its attempt number. A failed attempt schedules the next one as a
+new, delayed message (backoff doubles), never a sleeping function; after the last attempt the failure is
+recorded on the call leg.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from azure.storage.queue import QueueClient
+
+from .call_leg_store import CallLegStore, utc_now
+from .call_legs import TimelineEntry
+from .subscriber_events import sign_webhook
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_TIMEOUT_SECONDS = 10
+
+
+class InvalidDeliveryMessageError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Delivery:
+    call_leg_id: str
+    url: str
+    event: dict[str, Any]
+    attempt: int = 1
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {"callLegId": self.call_leg_id, "url": self.url, "event": self.event, "attempt": self.attempt}
+        )
+
+    @classmethod
+    def from_message(cls, text: str) -> Delivery:
+        try:
+            body = json.loads(text)
+            delivery = cls(body["callLegId"], body["url"], body["event"], int(body.get("attempt", 1)))
+        except (ValueError, KeyError, TypeError):
+            raise InvalidDeliveryMessageError("not an event delivery message") from None
+        if not isinstance(delivery.event, dict) or not isinstance(delivery.event.get("id"), str):
+            raise InvalidDeliveryMessageError("the event has no id")
+        return delivery
+
+
+class EventDeliverer:
+    def __init__(
+        self,
+        queue: QueueClient,
+        store: CallLegStore,
+        *,
+        secret: str | None,
+        max_attempts: int,
+        backoff_seconds: float,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._queue = queue
+        self._store = store
+        self._secret = secret
+        self._max_attempts = max_attempts
+        self._backoff = backoff_seconds
+        self._session = session or requests.Session()
+
+    def enqueue(self, call_leg_id: str, url: str | None, events: Iterable[dict[str, Any]]) -> None:
+        if not url:
+            return
+        for event in events:
+            self._queue.send_message(Delivery(call_leg_id, url, event).to_message())
+
+    def deliver(self, delivery: Delivery) -> bool:
+        """One attempt: True when the subscriber took it, else the next attempt is queued or the failure recorded."""
+        outcome = self._post(delivery)
+        event_id, event_type = delivery.event["id"], delivery.event.get("type", "")
+        details = {"eventId": event_id, "eventType": event_type, "attempt": delivery.attempt, "outcome": outcome}
+        if outcome == "delivered":
+            self._record(delivery, "eventDelivered", details)
+            return True
+        if delivery.attempt < self._max_attempts:
+            delay = self._backoff * 2 ** (delivery.attempt - 1)
+            retry = Delivery(delivery.call_leg_id, delivery.url, delivery.event, delivery.attempt + 1)
+            self._queue.send_message(retry.to_message(), visibility_timeout=max(1, round(delay)))
+            logger.info("Delivery of %s failed (%s); attempt %d in %.0fs", event_id, outcome, retry.attempt, delay)
+        else:
+            logger.warning("Delivery of %s failed after %d attempts: %s", event_id, delivery.attempt, outcome)
+            self._record(delivery, "eventDeliveryFailed", details)
+        return False
+
+    def _post(self, delivery: Delivery) -> str:
+        if not self._secret:
+            return "WEBHOOK_SECRET is not configured"
+        body, headers = sign_webhook(self._secret, delivery.event)
+        try:
+            response = self._session.post(
+                delivery.url, data=body, headers=headers, timeout=DELIVERY_TIMEOUT_SECONDS, allow_redirects=False
+            )
+        except requests.RequestException as error:
+            return f"unreachable ({type(error).__name__})"
+        if 200 <= response.status_code < 300:
+            return "delivered"
+        return f"HTTP {response.status_code}"
+
+    def _record(self, delivery: Delivery, kind: str, details: dict[str, Any]) -> None:
+        # Keyed by event id, so a redelivered queue message rewrites the same row instead of adding one.
+        entry = TimelineEntry(utc_now(), kind, details, key=f"{delivery.event['id']}-{kind}")
+        self._store.append_timeline(delivery.call_leg_id, [entry])

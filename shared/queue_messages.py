@@ -1,0 +1,25 @@
+"""Reading queue messages from other services: JSON objects, base64-encoded as the Functions host expects."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+
+from .api_models import ValidationError
+
+
+def message_json(msg: func.QueueMessage) -> dict[str, Any]:
+    """The message's JSON object; ValidationError when it is not one."""
+    try:
+        body = json.loads(msg.get_body().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("message", "is not UTF-8 JSON.") from None
+    if not isinstance(body, dict):
+        raise ValidationError("message", "must be a JSON object.")
+    return body
+
+
+def message_text(msg: func.QueueMessage) -> str:
+    return msg.get_body().decode("utf-8", errors="replace")

@@ -1,0 +1,79 @@
+"""App settings, read once from the environment (local.settings.json Values locally, app settings in Azure).
+
+Secrets are kept out of `repr` so a logged Settings never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+ACS_ISSUER = "https://acscallautomation.communication.azure.com"
+ACS_JWKS_URL = "https://acscallautomation.communication.azure.com/calling/keys"
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or unusable. The message names the setting, never its value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    acs_connection_string: str | None = field(default=None, repr=False)
+    acs_endpoint: str | None = None
+    acs_resource_id: str | None = None  # immutable resource id: the audience of ACS callback tokens
+    acs_callback_issuer: str = ACS_ISSUER
+    acs_callback_jwks_url: str = ACS_JWKS_URL
+    callback_base_url: str | None = None  # the public base URL ACS posts callbacks to
+    default_caller_id: str | None = None  # caller id for phone targets when a request gives none
+    webhook_secret: str | None = field(default=None, repr=False)  # Standard Webhooks secret, whsec_...
+    storage_connection_string: str | None = field(default=None, repr=False)
+    storage_account_name: str | None = None
+    storage_client_id: str | None = None
+    call_legs_table: str = "callLegs"
+    event_delivery_attempts: int = 6
+    event_delivery_backoff_seconds: float = 5.0
+
+    @classmethod
+    def from_environment(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+
+        def value(name: str) -> str | None:
+            text = env.get(name, "").strip()
+            return text or None
+
+        return cls(
+            acs_connection_string=value("ACS_CONNECTION_STRING"),
+            acs_endpoint=value("ACS_ENDPOINT"),
+            acs_resource_id=value("ACS_RESOURCE_ID"),
+            acs_callback_issuer=value("ACS_CALLBACK_ISSUER") or ACS_ISSUER,
+            acs_callback_jwks_url=value("ACS_CALLBACK_JWKS_URL") or ACS_JWKS_URL,
+            callback_base_url=_callback_base_url(value("CALLBACK_BASE_URL"), value("WEBSITE_HOSTNAME")),
+            default_caller_id=value("DEFAULT_CALLER_ID"),
+            webhook_secret=value("WEBHOOK_SECRET"),
+            storage_connection_string=value("AzureWebJobsStorage"),
+            storage_account_name=value("AzureWebJobsStorage__accountName"),
+            storage_client_id=value("AzureWebJobsStorage__clientId"),
+            call_legs_table=value("CALL_LEGS_TABLE") or "callLegs",
+            event_delivery_attempts=int(value("EVENT_DELIVERY_ATTEMPTS") or 6),
+            event_delivery_backoff_seconds=float(value("EVENT_DELIVERY_BACKOFF_SECONDS") or 5.0),
+        )
+
+    def require(self, name: str) -> str:
+        text = getattr(self, name)
+        if not text:
+            raise ConfigurationError(f"The app setting for {name} is not configured.")
+        return text
+
+
+def _callback_base_url(configured: str | None, website_hostname: str | None) -> str | None:
+    # Azure sets WEBSITE_HOSTNAME to the app's own host name, which is where ACS must post callbacks.
+    if configured:
+        return configured.rstrip("/")
+    return f"https://{website_hostname}" if website_hostname else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings. Tests that change the environment call `get_settings.cache_clear()`."""
+    return Settings.from_environment()
