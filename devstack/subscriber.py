@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,8 +50,10 @@ def make_server(host: str, port: int, secret: str, *, quiet: bool = False) -> Th
             if not quiet:
                 data = event.get("data", {})
                 detail = {k: v for k, v in data.items() if k != "callLegId"}
-                print(f"{event['type'].rsplit('.', 1)[-1]:<24} leg {data.get('callLegId')}  {json.dumps(detail)}",
-                      flush=True)
+                line = f"{event['type'].rsplit('.', 1)[-1]:<24} leg {data.get('callLegId')}  {json.dumps(detail)}\n"
+                with lock:  # one whole line at a time, whatever the threads do
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
             self._answer(204)
 
     return ThreadingHTTPServer((host, port), Handler)

@@ -191,7 +191,7 @@ def _identifiers(fields: dict[str, Any], name: str, max_count: int) -> list[str]
 def _caller_id(fields: dict[str, Any]) -> str | None:
     value = _optional(fields, "alternateCallerId")
     if isinstance(value, Mapping):
-        value = value.get("value")
+        value = {str(k).lower(): v for k, v in value.items()}.get("value", "")
     if value is None:
         return None
     if not isinstance(value, str) or not E164.match(value):

@@ -71,9 +71,10 @@ def test_magic_numbers_that_press_a_key_after_listening_starts(emulator, callbac
     action(emulator, call_id, "terminate", None)
 
 
-def _recognize(emulator, call_id, number, **dtmf_options):
+def _recognize(emulator, call_id, number, silence_seconds: float = 5, **dtmf_options):
     body = {"recognizeInputType": "dtmf",
-            "recognizeOptions": {"targetParticipant": phone(number), "dtmfOptions": dtmf_options}}
+            "recognizeOptions": {"targetParticipant": phone(number), "dtmfOptions": dtmf_options,
+                                 "initialSilenceTimeoutInSeconds": silence_seconds}}
     response = action(emulator, call_id, "recognize", body)
     assert response.status_code == 202, response.text
 
@@ -139,10 +140,12 @@ def test_script_wins_over_magic_number_and_attempts_advance(emulator, callback_s
 
 def test_scripted_presses_from_answer_and_hang_up(emulator, callback_sink):
     number = unique_number()
+    # presses 300 ms after answering (time scale 0.05), hangs up after 2 s; recognize listens for up to 3 s
     emulator.control("PUT", f"/callees/{number}", json={
-        "answerAfterMs": 0, "presses": [{"tones": "42#", "afterMs": 400, "from": "answer"}], "hangUpAfterMs": 4000})
+        "answerAfterMs": 0, "presses": [{"tones": "42#", "afterMs": 6000, "from": "answer"}], "hangUpAfterMs": 40000})
     call_id = connected_call(emulator, callback_sink, number)
-    _recognize(emulator, call_id, number, maxTonesToCollect=5, stopTones=["pound"])
+    _recognize(emulator, call_id, number, silence_seconds=60, maxTonesToCollect=5, stopTones=["pound"],
+               interToneTimeoutInSeconds=60)
     completed = callback_sink.wait_for_event("RecognizeCompleted", call_connection_id=call_id)
     assert completed["data"]["dtmfResult"]["tones"] == ["four", "two"]
     assert _result(completed) == (200, 8514)
@@ -247,7 +250,7 @@ def test_remove_last_callee_ends_the_call_and_unknown_participant_is_404(emulato
 def test_control_api_hang_up_and_dtmf(emulator, callback_sink):
     number = unique_number()
     call_id = connected_call(emulator, callback_sink, number)
-    _recognize(emulator, call_id, number, maxTonesToCollect=3)
+    _recognize(emulator, call_id, number, silence_seconds=60, maxTonesToCollect=3)
     assert emulator.control("POST", f"/calls/{call_id}/dtmf", json={"tones": "9*7"}).status_code == 202
     completed = callback_sink.wait_for_event("RecognizeCompleted", call_connection_id=call_id)
     assert completed["data"]["dtmfResult"]["tones"] == ["nine", "asterisk", "seven"]

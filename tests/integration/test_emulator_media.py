@@ -157,10 +157,12 @@ def test_interrupt_cancels_the_current_operation_and_runs_first(emulator, callba
     action(emulator, call_id, "terminate", None)
 
 
-def _recognize(emulator, call_id, *, prompt=None, interrupt_prompt=False, **dtmf):
+def _recognize(emulator, call_id, *, prompt=None, interrupt_prompt=False, silence=60, **dtmf):
+    # Generous timeouts (60 s x 0.05 = 3 s) unless a test is about them: presses come from separate requests.
+    dtmf.setdefault("interToneTimeoutInSeconds", 60)
     body = {"recognizeInputType": "dtmf", "operationContext": "menu",
             "recognizeOptions": {"targetParticipant": phone("+14255550123"), "interruptPrompt": interrupt_prompt,
-                                 "initialSilenceTimeoutInSeconds": dtmf.pop("silence", 5), "dtmfOptions": dtmf}}
+                                 "initialSilenceTimeoutInSeconds": silence, "dtmfOptions": dtmf}}
     if prompt:
         body["playPrompt"] = prompt
     response = action(emulator, call_id, "recognize", body)
