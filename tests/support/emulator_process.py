@@ -7,6 +7,7 @@ background thread (kept as a short tail for failure messages) so the child never
 from __future__ import annotations
 
 import collections
+import json
 import os
 import queue
 import subprocess
@@ -59,10 +60,8 @@ class RunningEmulator:
         timeout: float = 10,
     ) -> requests.Response:
         """A signed request to the ACS API, e.g. `api("GET", "/calling/callConnections/{id}")`."""
-        import json as _json
-
         if json_body is not None:
-            data = _json.dumps(json_body).encode()
+            data = json.dumps(json_body).encode()
         url = self.endpoint + path
         if api_version is not None:
             url += ("&" if "?" in path else "?") + "api-version=" + api_version
