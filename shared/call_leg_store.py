@@ -205,7 +205,7 @@ def _trim_operations(leg: CallLeg) -> None:
         del leg.operations[op_id]
 
 
-_JSON_FIELDS = ("targets", "requested_call_events", "participants", "end_reason")
+_JSON_FIELDS = ("targets", "requested_call_events", "participants", "end_reason", "plan", "outcome_code")
 
 
 def _leg_entity(leg: CallLeg) -> dict[str, Any]:

@@ -76,6 +76,18 @@ class CallLeg:
     idempotency_key: str | None = None
     acs_request_id: str | None = None
     acs_first_sent: str | None = None
+    # What the call achieved, and its plan's progress (see call_flow).
+    plan: dict[str, Any] | None = None
+    flow_step: str | None = None
+    prompts_asked: int = 0
+    outcome: str | None = None
+    outcome_code: dict[str, Any] | None = None
+    digits: str | None = None
+    answered_at: str | None = None
+    # Set when the leg is one attempt of a campaign recipient.
+    campaign_id: str | None = None
+    recipient: str | None = None
+    attempt: int = 0
     etag: str | None = None  # of the stored entity this leg was read from
 
     @property
@@ -114,6 +126,8 @@ def state_notification(leg: CallLeg, source_id: str) -> Notification:
         data["conversationId"] = leg.server_call_id
     if leg.end_reason:
         data["reason"] = leg.end_reason
+    if leg.outcome and leg.is_ended:
+        data["outcome"] = leg.outcome
     return Notification.for_leg(leg.call_leg_id, CALL_LEG_STATE_CHANGED, "callState", data, source_id)
 
 

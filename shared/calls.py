@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .acs_events import AcsEvent
 from .api_errors import ApiError, call_ended, call_not_connected
 from .api_models import CancelMediaRequest, CreateCallRequest, InviteParticipantsRequest, PlayAudioRequest
+from .call_flow import Action, AskForKey, HangUp, Invite, Play, drive_plan
 from .call_leg_store import CallLegExistsError, CallLegStore, ConcurrentUpdateError, DuplicateEventError, utc_now
 from .call_legs import CallLeg, LegState, Operation, TimelineEntry, apply_acs_event
 from .callautomation import CallAutomationClient, CallAutomationError, ThrottledError, file_source
@@ -39,6 +41,8 @@ class CallService:
     deliverer: EventDeliverer
     callback_base_url: str
     default_caller_id: str | None = None
+    # Told about every leg when it ends (campaigns count outcomes and free pacing slots this way).
+    ended_listeners: list[Callable[[CallLeg], None]] = field(default_factory=list)
 
     # -- create and end ---------------------------------------------------------------------------------
 
@@ -96,6 +100,7 @@ class CallService:
             created_at=now,
             updated_at=now,
             idempotency_key=request.idempotency_key,
+            plan=request.plan.to_dict() if request.plan else None,
             acs_request_id=request_id,
             acs_first_sent=first_sent,
         )
@@ -233,6 +238,13 @@ class CallService:
             "endedAt": leg.ended_at,
             "endReason": leg.end_reason,
             "acsCallConnectionId": leg.acs_call_connection_id,
+            "answeredAt": leg.answered_at,
+            "outcome": leg.outcome,
+            "outcomeCode": leg.outcome_code,
+            "digits": leg.digits,
+            "plan": leg.plan,
+            "campaignId": leg.campaign_id,
+            "attempt": leg.attempt or None,
             "operations": [
                 {
                     "id": op.id,
@@ -256,7 +268,10 @@ class CallService:
             if leg is None:
                 logger.warning("Callback event %s (%s) for unknown call leg %s", event.id, event.name, call_leg_id)
                 return False
-            outcome = apply_acs_event(leg, event, utc_now())
+            was_ended = leg.is_ended
+            now = utc_now()
+            actions = drive_plan(leg, event, now)  # first: the outcome belongs in the state event below
+            outcome = apply_acs_event(leg, event, now)
             caused = [n.to_cloud_event() for n in outcome.notifications] if leg.callback_uri else []
             try:
                 self.store.save(leg, outcome.timeline, acs_event_id=event.id, caused=caused)
@@ -270,8 +285,41 @@ class CallService:
             self.store.mark_sent(call_leg_id, event.id)
             for participant in outcome.start_dtmf_for:
                 self._start_dtmf(leg, participant)
+            for action in actions:
+                self._carry_out(leg, action)
+            if leg.is_ended and not was_ended:
+                for listener in self.ended_listeners:
+                    listener(leg)
             return True
         raise ConcurrentUpdateError(call_leg_id)
+
+    def _carry_out(self, leg: CallLeg, action: Action) -> None:
+        """One step of the leg's plan. A failure is recorded, not raised: the event itself was applied."""
+        call_id = leg.acs_call_connection_id or ""
+        try:
+            if isinstance(action, Play):
+                self.acs.play(call_id, [action.prompt.play_source()], operation_context=action.context)
+            elif isinstance(action, AskForKey):
+                self.acs.recognize_dtmf(
+                    call_id,
+                    leg.targets[0],
+                    prompt=action.prompt.play_source(),
+                    max_tones=1,
+                    initial_silence_timeout=action.timeout_seconds,
+                    operation_context=action.context,
+                )
+            elif isinstance(action, Invite):
+                caller_id = leg.caller_id if is_phone_number(action.participant) else None
+                self.acs.add_participant(call_id, action.participant, source_caller_id=caller_id,
+                                         operation_context="plan:escalation")
+            elif isinstance(action, HangUp):
+                self.acs.hang_up(call_id)
+        except (CallAutomationError, ValueError) as error:
+            logger.warning("Plan step %s on %s failed: %s", type(action).__name__, leg.call_leg_id, error)
+            self.store.append_timeline(
+                leg.call_leg_id,
+                [TimelineEntry(utc_now(), "planStepFailed", {"step": type(action).__name__, "error": str(error)})],
+            )
 
     def _send_unsent(self, leg: CallLeg, acs_event_id: str) -> None:
         # The first try recorded the event but may have died before queueing what it caused.
