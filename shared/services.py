@@ -13,6 +13,7 @@ from .call_leg_store import CallLegStore
 from .callautomation import CallAutomationClient
 from .callback_auth import CallbackTokenVerifier
 from .calls import CallService
+from .campaign_store import CampaignStore
 from .event_delivery import EventDeliverer
 from .settings import ConfigurationError, Settings, get_settings
 from .storage import EVENT_DELIVERY_QUEUE, queue_client, table_client
@@ -70,3 +71,11 @@ def get_callback_verifier() -> CallbackTokenVerifier:
         audience=settings.require("acs_resource_id"),
         issuer=settings.acs_callback_issuer,
     )
+
+
+@lru_cache(maxsize=1)
+def get_campaign_store() -> CampaignStore:
+    settings = get_settings()
+    store = CampaignStore(table_client(settings, "campaigns"), table_client(settings, "recipients"))
+    store.ensure_tables()
+    return store
