@@ -2,10 +2,16 @@
 
 import azure.functions as func
 
+from add_recipients import bp as add_recipients_bp
 from callback import bp as callback_bp
+from campaign_dial import bp as campaign_dial_bp
+from campaign_recipients_queue import bp as campaign_recipients_queue_bp
+from campaign_results import bp as campaign_results_bp
+from cancel_campaign import bp as cancel_campaign_bp
 from cancel_media import bp as cancel_media_bp
 from create_call import bp as create_call_bp
 from create_call_queue import bp as create_call_queue_bp
+from create_campaign import bp as create_campaign_bp
 from deliver_event import bp as deliver_event_bp
 from get_call import bp as get_call_bp
 from hangup import bp as hangup_bp
@@ -28,5 +34,11 @@ for blueprint in (
     create_call_queue_bp,
     play_audio_queue_bp,
     deliver_event_bp,
+    create_campaign_bp,
+    add_recipients_bp,
+    cancel_campaign_bp,
+    campaign_recipients_queue_bp,
+    campaign_dial_bp,
+    campaign_results_bp,
 ):
     app.register_functions(blueprint)

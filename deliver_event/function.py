@@ -5,7 +5,7 @@ import azure.functions as func
 from shared.event_delivery import Delivery, InvalidDeliveryMessageError
 from shared.poison import move_to_poison
 from shared.queue_messages import message_text
-from shared.services import get_call_service
+from shared.services import get_event_deliverer
 from shared.settings import get_settings
 from shared.storage import EVENT_DELIVERY_QUEUE
 
@@ -20,4 +20,4 @@ def deliver_event(msg: func.QueueMessage) -> None:
     except InvalidDeliveryMessageError as error:
         move_to_poison(get_settings(), EVENT_DELIVERY_QUEUE, msg.id, message_text(msg), str(error))
         return
-    get_call_service().deliverer.deliver(delivery)
+    get_event_deliverer().deliver(delivery)

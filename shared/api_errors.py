@@ -20,6 +20,7 @@ from .api_models import ValidationError
 from .call_leg_store import CallLegNotFoundError, ConcurrentUpdateError
 from .callautomation import CallAutomationError, CallNotFoundError, ThrottledError
 from .callback_auth import CallbackAuthError, KeysUnavailableError
+from .campaign_store import CampaignExistsError, CampaignNotFoundError
 from .settings import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,10 @@ def error_for(exc: Exception) -> ApiError:
         return ApiError(503, "KeysUnavailable", "The ACS signing keys could not be fetched.", {"Retry-After": "5"})
     if isinstance(exc, InvalidCallbackBodyError):
         return ApiError(400, "InvalidRequest", str(exc))
+    if isinstance(exc, CampaignNotFoundError):
+        return ApiError(404, "CampaignNotFound", "No campaign with this id.")
+    if isinstance(exc, CampaignExistsError):
+        return ApiError(409, "CampaignExists", "A campaign with this id exists already.")
     if isinstance(exc, CallLegNotFoundError):
         return call_not_found(str(exc))
     if isinstance(exc, CallNotFoundError):

@@ -111,7 +111,7 @@ class CallLegStore:
         timeline: Iterable[TimelineEntry] = (),
         *,
         acs_event_id: str | None = None,
-        caused: list[dict[str, Any]] | None = None,
+        caused: list[tuple[str, str]] | None = None,
     ) -> CallLeg:
         """Write the leg (ETag-guarded), its new timeline rows and the event marker, all or nothing."""
         leg.updated_at = utc_now()
@@ -143,13 +143,13 @@ class CallLegStore:
         leg.etag = results[0].get("etag")
         return leg
 
-    def unsent(self, call_leg_id: str, acs_event_id: str) -> list[dict[str, Any]]:
-        """What an applied ACS event caused for the caller, if it was never queued for delivery."""
+    def unsent(self, call_leg_id: str, acs_event_id: str) -> list[tuple[str, str]]:
+        """The queue messages an applied ACS event caused, if they were never sent."""
         try:
             marker = self._table.get_entity(call_leg_id, EVENT_PREFIX + _safe_key(acs_event_id))
         except ResourceNotFoundError:
             return []
-        return [] if marker.get("Sent") else json.loads(marker.get("Caused") or "[]")
+        return [] if marker.get("Sent") else [(queue, text) for queue, text in json.loads(marker.get("Caused") or "[]")]
 
     def mark_sent(self, call_leg_id: str, acs_event_id: str) -> None:
         marker = {"PartitionKey": call_leg_id, "RowKey": EVENT_PREFIX + _safe_key(acs_event_id), "Sent": True}

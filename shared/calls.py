@@ -6,10 +6,10 @@ the client, and records what happened.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .acs_events import AcsEvent
@@ -22,12 +22,20 @@ from .callautomation import CallAutomationClient, CallAutomationError, Throttled
 from .callautomation.client import new_repeatability
 from .callautomation.identifiers import is_phone_number
 from .event_delivery import EventDeliverer
+from .outbox import Outbox, OutboxMessage
+from .storage import CAMPAIGN_RESULTS_QUEUE
 
 logger = logging.getLogger(__name__)
 
 # Idempotency keys map to call leg ids through this namespace, so one key can only ever name one leg.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("9c1d3c4e-8a7b-4e0f-b6a5-2f1e0d9c8b7a")
 _MAX_EVENT_ATTEMPTS = 20
+
+
+def campaign_result_message(leg: CallLeg) -> OutboxMessage:
+    """Tells the campaign that one of its calls ended (see campaigns.CampaignService.record_result)."""
+    body = {"campaignId": leg.campaign_id, "phoneNumber": leg.recipient, "callLegId": leg.call_leg_id}
+    return CAMPAIGN_RESULTS_QUEUE, json.dumps(body)
 
 
 def call_leg_id_for(idempotency_key: str | None) -> str:
@@ -38,17 +46,29 @@ def call_leg_id_for(idempotency_key: str | None) -> str:
 class CallService:
     store: CallLegStore
     acs: CallAutomationClient
-    deliverer: EventDeliverer
+    outbox: Outbox
     callback_base_url: str
     default_caller_id: str | None = None
-    # Told about every leg when it ends (campaigns count outcomes and free pacing slots this way).
-    ended_listeners: list[Callable[[CallLeg], None]] = field(default_factory=list)
 
     # -- create and end ---------------------------------------------------------------------------------
 
-    def place_call(self, request: CreateCallRequest) -> CallLeg:
-        """Record the leg, then ask ACS to place the call. The same idempotency key never places two calls."""
+    def place_call(
+        self,
+        request: CreateCallRequest,
+        *,
+        plan: dict[str, Any] | None = None,
+        campaign: tuple[str, str, int] | None = None,
+    ) -> CallLeg:
+        """Record the leg, then ask ACS to place the call. The same idempotency key never places two calls.
+
+        `plan` (a stored CallPlan) overrides the request's; `campaign` is (campaign id, recipient, attempt) when
+        the call is one attempt of a campaign recipient.
+        """
         leg = self._new_leg(request)
+        if plan is not None:
+            leg.plan = plan
+        if campaign is not None:
+            leg.campaign_id, leg.recipient, leg.attempt = campaign
         try:
             self.store.create(leg, [TimelineEntry(leg.created_at, "callRequested", {"targets": leg.targets})])
         except CallLegExistsError:
@@ -272,7 +292,11 @@ class CallService:
             now = utc_now()
             actions = drive_plan(leg, event, now)  # first: the outcome belongs in the state event below
             outcome = apply_acs_event(leg, event, now)
-            caused = [n.to_cloud_event() for n in outcome.notifications] if leg.callback_uri else []
+            caused = EventDeliverer.outbox_messages(
+                call_leg_id, leg.callback_uri, [n.to_cloud_event() for n in outcome.notifications]
+            )
+            if leg.is_ended and not was_ended and leg.campaign_id:
+                caused.append(campaign_result_message(leg))
             try:
                 self.store.save(leg, outcome.timeline, acs_event_id=event.id, caused=caused)
             except ConcurrentUpdateError:
@@ -281,15 +305,12 @@ class CallService:
                 logger.info("ACS event %s was applied before", event.id)
                 self._send_unsent(leg, event.id)
                 return True
-            self.deliverer.enqueue(call_leg_id, leg.callback_uri, caused)
+            self.outbox.send(caused)
             self.store.mark_sent(call_leg_id, event.id)
             for participant in outcome.start_dtmf_for:
                 self._start_dtmf(leg, participant)
             for action in actions:
                 self._carry_out(leg, action)
-            if leg.is_ended and not was_ended:
-                for listener in self.ended_listeners:
-                    listener(leg)
             return True
         raise ConcurrentUpdateError(call_leg_id)
 
@@ -325,7 +346,7 @@ class CallService:
         # The first try recorded the event but may have died before queueing what it caused.
         caused = self.store.unsent(leg.call_leg_id, acs_event_id)
         if caused:
-            self.deliverer.enqueue(leg.call_leg_id, leg.callback_uri, caused)
+            self.outbox.send(caused)
             self.store.mark_sent(leg.call_leg_id, acs_event_id)
 
     def _start_dtmf(self, leg: CallLeg, participant: str) -> None:

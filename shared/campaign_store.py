@@ -37,6 +37,10 @@ class CampaignExistsError(Exception):
     pass
 
 
+class RecipientNotFoundError(LookupError):
+    pass
+
+
 @dataclass
 class Campaign:
     campaign_id: str
@@ -147,7 +151,10 @@ class CampaignStore:
         return True
 
     def get_recipient(self, campaign_id: str, phone_number: str) -> Recipient:
-        entity = self._recipients.get_entity(recipient_partition(campaign_id, phone_number), phone_number)
+        try:
+            entity = self._recipients.get_entity(recipient_partition(campaign_id, phone_number), phone_number)
+        except (ResourceNotFoundError, ValueError):
+            raise RecipientNotFoundError(f"{campaign_id}/{phone_number}") from None
         return _recipient_from_entity(campaign_id, entity)
 
     def save_recipient(self, recipient: Recipient) -> None:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from azure.storage.queue import QueueClient
 
 from .call_leg_store import CallLegStore, utc_now
 from .call_legs import TimelineEntry
+from .outbox import Outbox, OutboxMessage
+from .storage import EVENT_DELIVERY_QUEUE
 from .subscriber_events import sign_webhook
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Delivery:
 class EventDeliverer:
     def __init__(
         self,
-        queue: QueueClient,
+        outbox: Outbox,
         store: CallLegStore,
         *,
         secret: str | None,
@@ -64,18 +65,19 @@ class EventDeliverer:
         backoff_seconds: float,
         session: requests.Session | None = None,
     ) -> None:
-        self._queue = queue
+        self._outbox = outbox
         self._store = store
         self._secret = secret
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._session = session or requests.Session()
 
-    def enqueue(self, call_leg_id: str, url: str | None, events: Iterable[dict[str, Any]]) -> None:
+    @staticmethod
+    def outbox_messages(call_leg_id: str, url: str | None, events: Iterable[dict[str, Any]]) -> list[OutboxMessage]:
+        """The queue messages that deliver `events` to `url` (none when the caller gave no callbackUri)."""
         if not url:
-            return
-        for event in events:
-            self._queue.send_message(Delivery(call_leg_id, url, event).to_message())
+            return []
+        return [(EVENT_DELIVERY_QUEUE, Delivery(call_leg_id, url, event).to_message()) for event in events]
 
     def deliver(self, delivery: Delivery) -> bool:
         """One attempt: True when the subscriber took it, else the next attempt is queued or the failure recorded."""
@@ -88,7 +90,7 @@ class EventDeliverer:
         if delivery.attempt < self._max_attempts:
             delay = self._backoff * 2 ** (delivery.attempt - 1)
             retry = Delivery(delivery.call_leg_id, delivery.url, delivery.event, delivery.attempt + 1)
-            self._queue.send_message(retry.to_message(), visibility_timeout=max(1, round(delay)))
+            self._outbox.send([(EVENT_DELIVERY_QUEUE, retry.to_message())], delay_seconds=max(1, round(delay)))
             logger.info("Delivery of %s failed (%s); attempt %d in %.0fs", event_id, outcome, retry.attempt, delay)
         else:
             logger.warning("Delivery of %s failed after %d attempts: %s", event_id, delivery.attempt, outcome)

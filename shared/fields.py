@@ -104,3 +104,9 @@ def url_field(fields: dict[str, Any], name: str, *, required: bool) -> str | Non
     if any(ord(c) < 33 for c in value):
         raise ValidationError(name, "must not contain spaces or control characters.")
     return value
+
+
+def phone_number_field(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not E164.match(value):
+        raise ValidationError(where, "must be an E.164 phone number such as +14255550123.")
+    return value

@@ -30,7 +30,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,45 +128,45 @@ class Pacer:
 
         now = self._clock()
         slots = self._read_slots(scope)
-        if grant := self._held_grant(holder, scope, caps, slots, now):
+        if grant := self._held_grant(holder, scope, slots, now):
             return grant
-        # Cheap early answers before writing anything: every write that is undone costs others a lost race.
-        if (next_at := self._next_start_at(scope)) is not None and now < next_at:
-            return Wait(next_at - now, "rate")
+        # Cheap early answer before writing anything: every write that is undone costs others a lost race.
+        rate_row = self._get((_rate_pk(scope), RATE_ROW))
+        if rate_row is not None and now < float(rate_row["nextStartAt"]):
+            return Wait(float(rate_row["nextStartAt"]) - now, "rate")
         taken = self._take_slots(holder, scope, caps, max_concurrent, slots, now)
         if taken is None:
             return self._slots_wait()
         caller_id, rows = taken
         try:
-            started = self._take_start(scope, calls_per_second)
+            started = self._take_start(scope, calls_per_second, rate_row)
             if isinstance(started, Wait):
                 self._give_back(rows, holder)
                 return started
             expires_at = now + self._lease
-            self._write_holder(scope, holder, caller_id, [row.key for row in rows], expires_at)
+            self._write_holder(scope, holder, caller_id, [row.key for row in rows], started, expires_at)
         except BaseException:
-            self._give_back(rows, holder)  # never keep slots nobody will release
+            self._give_back(rows, holder)  # never keep slots that nobody will release
             raise
         return Grant(holder, scope, caller_id, tuple(row.key for row in rows), started, expires_at)
 
-    def _held_grant(
-        self, holder: str, scope: str, caps: Mapping[str, int], slots: dict[str, list[_Row]], now: float
-    ) -> Grant | None:
-        """The Grant `holder` already has; slots left from an acquire that died halfway are freed."""
-        mine = [row for rows in slots.values() for row in rows if row.holder == holder and not row.is_free(now)]
-        global_row = next((row for row in mine if row.key[0] == _slot_pk(scope, GLOBAL)), None)
-        caller_row = next((row for row in mine if _caller_of(scope, row.key[0]) in caps), None)
-        if global_row and caller_row:
-            return Grant(
-                holder,
-                scope,
-                _caller_of(scope, caller_row.key[0]) or "",
-                (caller_row.key, global_row.key),
-                now,
-                min(caller_row.expires_at, global_row.expires_at),
-            )
-        self._give_back(mine, holder)
-        return None
+    def _held_grant(self, holder: str, scope: str, slots: Mapping[str, list[_Row]], now: float) -> Grant | None:
+        """The Grant `holder` already has, if a whole acquire finished for it and its leases are live.
+
+        Only the holder row (written last) counts: slots held by this holder without it belong to an acquire
+        still running elsewhere (a duplicate queue delivery) or one that died halfway. Those are left alone, never
+        freed here, since freeing another acquire's slot could let a call run without one; they lapse instead.
+        """
+        entity = self._get((_holders_pk(scope), holder))
+        if entity is None:
+            return None
+        keys = [tuple(key) for key in json.loads(entity["slots"])]
+        rows = {row.key: row for pk_rows in slots.values() for row in pk_rows}
+        live = [rows[key] for key in keys if key in rows and rows[key].holder == holder and not rows[key].is_free(now)]
+        if len(live) != len(keys):
+            return None  # lapsed or released: start afresh
+        expires_at = min(row.expires_at for row in live)
+        return Grant(holder, scope, entity["callerId"], tuple(keys), float(entity["startedAt"]), expires_at)
 
     def _take_slots(
         self,
@@ -221,15 +221,17 @@ class Pacer:
             raise
         return _Row(row.key, holder, now + self._lease, metadata.get("etag"))
 
-    def _take_start(self, scope: str, calls_per_second: float) -> float | Wait:
-        """Move `nextStartAt` on by 1/rate if it has come; the start time taken, or how long to wait."""
+    def _take_start(self, scope: str, calls_per_second: float, entity: Any | None) -> float | Wait:
+        """Move `nextStartAt` on by 1/rate if it has come; the start time taken, or how long to wait.
+        `entity` is the rate row as read before (its ETag saves a read when nobody changed it since)."""
         if math.isinf(calls_per_second):
             return self._clock()
         interval = 1.0 / calls_per_second
         key = (_rate_pk(scope), RATE_ROW)
-        for _ in range(MAX_ROW_ATTEMPTS):
+        for attempt in range(MAX_ROW_ATTEMPTS):
             now = self._clock()
-            entity = self._get(key)
+            if attempt:
+                entity = self._get(key)
             next_at = float(entity["nextStartAt"]) if entity else now
             if now < next_at:
                 return Wait(next_at - now, "rate")
@@ -251,15 +253,14 @@ class Pacer:
             return now
         return Wait(interval, "rate")  # lost every race: starts are going as fast as allowed
 
-    def _next_start_at(self, scope: str) -> float | None:
-        entity = self._get((_rate_pk(scope), RATE_ROW))
-        return float(entity["nextStartAt"]) if entity else None
-
-    def _write_holder(self, scope: str, holder: str, caller_id: str, keys: list[SlotKey], expires_at: float) -> None:
+    def _write_holder(
+        self, scope: str, holder: str, caller_id: str, keys: list[SlotKey], started_at: float, expires_at: float
+    ) -> None:
         entity = {
             "PartitionKey": _holders_pk(scope),
             "RowKey": holder,
             "callerId": caller_id,
+            "startedAt": started_at,
             "slots": json.dumps(keys),
             "expiresAt": expires_at,
         }
@@ -470,7 +471,3 @@ def _check_key(name: str, value: str) -> None:
         raise ValueError(f"{name} must be a non-empty string of at most 200 characters")
     if any(ch in _FORBIDDEN_KEY_CHARS or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):
         raise ValueError(f"{name} {value!r} contains a character Table storage keys forbid (/ \\ # ? or control)")
-
-
-def _iter_keys(keys: Iterator[SlotKey]) -> list[SlotKey]:
-    return list(keys)

@@ -1,22 +1,24 @@
 """The app's long-lived collaborators, built once per process from settings.
 
-Kept apart from the domain code so tests can build a `CallService` from their own parts.
+Kept apart from the domain code so tests can build the services from their own parts.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from azure.core.exceptions import ResourceExistsError
-
 from .call_leg_store import CallLegStore
 from .callautomation import CallAutomationClient
 from .callback_auth import CallbackTokenVerifier
 from .calls import CallService
 from .campaign_store import CampaignStore
+from .campaigns import CampaignService
 from .event_delivery import EventDeliverer
+from .outbox import Outbox
+from .pacing import TABLE_NAME as PACING_TABLE
+from .pacing import Pacer
 from .settings import ConfigurationError, Settings, get_settings
-from .storage import EVENT_DELIVERY_QUEUE, queue_client, table_client
+from .storage import queue_client, table_client
 
 
 def acs_client(settings: Settings) -> CallAutomationClient:
@@ -29,21 +31,26 @@ def acs_client(settings: Settings) -> CallAutomationClient:
     raise ConfigurationError("Set ACS_CONNECTION_STRING, or ACS_ENDPOINT with a managed identity.")
 
 
-def call_leg_store(settings: Settings) -> CallLegStore:
+@lru_cache(maxsize=1)
+def get_outbox() -> Outbox:
+    settings = get_settings()
+    return Outbox(lambda queue_name: queue_client(settings, queue_name))
+
+
+@lru_cache(maxsize=1)
+def get_call_leg_store() -> CallLegStore:
+    settings = get_settings()
     store = CallLegStore(table_client(settings, settings.call_legs_table))
     store.ensure_table()
     return store
 
 
-def event_deliverer(settings: Settings, store: CallLegStore) -> EventDeliverer:
-    queue = queue_client(settings, EVENT_DELIVERY_QUEUE)
-    try:
-        queue.create_queue()
-    except ResourceExistsError:
-        pass
+@lru_cache(maxsize=1)
+def get_event_deliverer() -> EventDeliverer:
+    settings = get_settings()
     return EventDeliverer(
-        queue,
-        store,
+        get_outbox(),
+        get_call_leg_store(),
         secret=settings.webhook_secret,
         max_attempts=settings.event_delivery_attempts,
         backoff_seconds=settings.event_delivery_backoff_seconds,
@@ -53,13 +60,34 @@ def event_deliverer(settings: Settings, store: CallLegStore) -> EventDeliverer:
 @lru_cache(maxsize=1)
 def get_call_service() -> CallService:
     settings = get_settings()
-    store = call_leg_store(settings)
     return CallService(
-        store=store,
+        store=get_call_leg_store(),
         acs=acs_client(settings),
-        deliverer=event_deliverer(settings, store),
+        outbox=get_outbox(),
         callback_base_url=settings.require("callback_base_url"),
         default_caller_id=settings.default_caller_id,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_campaign_store() -> CampaignStore:
+    settings = get_settings()
+    store = CampaignStore(table_client(settings, "campaigns"), table_client(settings, "recipients"))
+    store.ensure_tables()
+    return store
+
+
+@lru_cache(maxsize=1)
+def get_campaign_service() -> CampaignService:
+    settings = get_settings()
+    pacer = Pacer(table_client(settings, PACING_TABLE), lease_seconds=settings.pacing_lease_seconds)
+    pacer.ensure_table()
+    return CampaignService(
+        campaigns=get_campaign_store(),
+        calls=get_call_service(),
+        legs=get_call_leg_store(),
+        pacer=pacer,
+        outbox=get_outbox(),
     )
 
 
@@ -71,11 +99,3 @@ def get_callback_verifier() -> CallbackTokenVerifier:
         audience=settings.require("acs_resource_id"),
         issuer=settings.acs_callback_issuer,
     )
-
-
-@lru_cache(maxsize=1)
-def get_campaign_store() -> CampaignStore:
-    settings = get_settings()
-    store = CampaignStore(table_client(settings, "campaigns"), table_client(settings, "recipients"))
-    store.ensure_tables()
-    return store

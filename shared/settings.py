@@ -33,6 +33,7 @@ class Settings:
     call_legs_table: str = "callLegs"
     event_delivery_attempts: int = 6
     event_delivery_backoff_seconds: float = 5.0
+    pacing_lease_seconds: float = 900.0  # a call slot comes back by itself after this if its end is never seen
 
     @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> Settings:
@@ -57,6 +58,7 @@ class Settings:
             call_legs_table=value("CALL_LEGS_TABLE") or "callLegs",
             event_delivery_attempts=int(value("EVENT_DELIVERY_ATTEMPTS") or 6),
             event_delivery_backoff_seconds=float(value("EVENT_DELIVERY_BACKOFF_SECONDS") or 5.0),
+            pacing_lease_seconds=float(value("PACING_LEASE_SECONDS") or 900.0),
         )
 
     def require(self, name: str) -> str:

@@ -15,6 +15,9 @@ from .settings import ConfigurationError, Settings
 CREATE_CALL_QUEUE = "create-call"
 PLAY_AUDIO_QUEUE = "play-audio"
 EVENT_DELIVERY_QUEUE = "event-deliveries"
+CAMPAIGN_RECIPIENTS_QUEUE = "campaign-recipients"
+CAMPAIGN_DIAL_QUEUE = "campaign-dial"
+CAMPAIGN_RESULTS_QUEUE = "campaign-results"
 
 
 def _credential(settings: Settings):

@@ -1,0 +1,26 @@
+"""Queue `campaign-results`: a campaign call ended; record its outcome, free its slot, maybe retry."""
+
+import azure.functions as func
+
+from shared.campaign_store import CampaignNotFoundError
+from shared.fields import ValidationError
+from shared.poison import move_to_poison
+from shared.queue_messages import message_json, message_text
+from shared.services import get_campaign_service
+from shared.settings import get_settings
+from shared.storage import CAMPAIGN_RESULTS_QUEUE
+
+bp = func.Blueprint()
+
+
+@bp.function_name("campaign_results")
+@bp.queue_trigger(arg_name="msg", queue_name=CAMPAIGN_RESULTS_QUEUE, connection="AzureWebJobsStorage")
+def campaign_results(msg: func.QueueMessage) -> None:
+    try:
+        body = message_json(msg)
+        fields = [body.get("campaignId"), body.get("phoneNumber"), body.get("callLegId")]
+        if not all(isinstance(value, str) and value for value in fields):
+            raise ValidationError("message", "needs campaignId, phoneNumber and callLegId.")
+        get_campaign_service().record_result(*fields)
+    except (ValidationError, CampaignNotFoundError, LookupError) as error:
+        move_to_poison(get_settings(), CAMPAIGN_RESULTS_QUEUE, msg.id, message_text(msg), repr(error))

@@ -1,0 +1,39 @@
+"""Sending queue messages by queue name, creating each queue the first time it is used.
+
+Work that must follow a state change (deliver an event, record a campaign call's result) is written down with
+the change as `(queue, message)` pairs and sent from here afterwards, so a crash in between can be made good
+by sending what was written down (see CallLegStore.unsent).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient
+
+OutboxMessage = tuple[str, str]  # (queue name, message text)
+
+
+class Outbox:
+    def __init__(self, client_for: Callable[[str], QueueClient]) -> None:
+        self._client_for = client_for
+        self._clients: dict[str, QueueClient] = {}
+        self._lock = threading.Lock()
+
+    def send(self, messages: Iterable[OutboxMessage], *, delay_seconds: int | None = None) -> None:
+        for queue_name, text in messages:
+            self._client(queue_name).send_message(text, visibility_timeout=delay_seconds or None)
+
+    def _client(self, queue_name: str) -> QueueClient:
+        with self._lock:
+            client = self._clients.get(queue_name)
+            if client is None:
+                client = self._client_for(queue_name)
+                try:
+                    client.create_queue()
+                except ResourceExistsError:
+                    pass
+                self._clients[queue_name] = client
+            return client
