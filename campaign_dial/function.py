@@ -24,7 +24,8 @@ def campaign_dial(msg: func.QueueMessage) -> None:
         campaign_id, phone_number, dial = body.get("campaignId"), body.get("phoneNumber"), body.get("dial")
         if not (isinstance(campaign_id, str) and isinstance(phone_number, str) and isinstance(dial, int)):
             raise ValidationError("message", "needs campaignId, phoneNumber and dial.")
-        result = get_campaign_service().dial(campaign_id, phone_number, dial)
+        waits = body.get("waits") if isinstance(body.get("waits"), int) else 0
+        result = get_campaign_service().dial(campaign_id, phone_number, dial, waits=waits)
     except (ValidationError, CampaignNotFoundError, LookupError) as error:
         move_to_poison(get_settings(), CAMPAIGN_DIAL_QUEUE, msg.id, message_text(msg), repr(error))
         return

@@ -91,7 +91,7 @@ def next_allowed(window: CallingWindow, now_utc: datetime, tz_name: str | None =
 def zone_of(name: Any, field: str = "timeZone") -> ZoneInfo:
     """The IANA time zone called `name`; ValueError naming `field` if there is none."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"calling window '{field}' must be an IANA time zone name such as 'America/New_York'")
+        raise ValueError(f"'{field}' must be an IANA time zone name such as 'America/New_York'")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

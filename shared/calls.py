@@ -289,6 +289,8 @@ class CallService:
                 logger.warning("Callback event %s (%s) for unknown call leg %s", event.id, event.name, call_leg_id)
                 return False
             was_ended = leg.is_ended
+            # Callbacks can overtake ACS's answer to create call: learn the connection id from the event.
+            leg.acs_call_connection_id = leg.acs_call_connection_id or event.call_connection_id
             now = utc_now()
             actions = drive_plan(leg, event, now)  # first: the outcome belongs in the state event below
             outcome = apply_acs_event(leg, event, now)
@@ -341,6 +343,8 @@ class CallService:
                 leg.call_leg_id,
                 [TimelineEntry(utc_now(), "planStepFailed", {"step": type(action).__name__, "error": str(error)})],
             )
+            if not isinstance(action, HangUp):
+                self._carry_out(leg, HangUp())  # never leave a callee on a silent line
 
     def _send_unsent(self, leg: CallLeg, acs_event_id: str) -> None:
         # The first try recorded the event but may have died before queueing what it caused.

@@ -1,6 +1,7 @@
 """What a campaign looks like to people: a summary (JSON), the calls (CSV) and a one-page report (HTML).
 
-Pure functions of a `Campaign`, its `Recipient`s and the time: no storage, no clock, so tests build any state.
+Pure functions of a `Campaign`, its `Recipient`s and the time: no storage, no clock, so tests build any state
+(`load_campaign` reads through the store it is given).
 
 - `summarize`: counts by status and outcome, progress, attempts, timings and the settings (without the plan);
 - `calls_csv`: one row per recipient, safe to open in a spreadsheet (no cell is read as a formula);
@@ -15,9 +16,11 @@ import html
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from .call_flow import (
@@ -31,12 +34,40 @@ from .call_flow import (
     NO_ANSWER,
     UNREACHABLE,
 )
-from .campaign_store import CALLING, CANCELLED, DONE, EXPIRED, FINAL_STATUSES, QUEUED, WAITING, Campaign, Recipient
+from .callautomation.identifiers import E164
+from .campaign_store import (
+    CALLING,
+    CANCELLED,
+    DONE,
+    EXPIRED,
+    FINAL_STATUSES,
+    QUEUED,
+    WAITING,
+    Campaign,
+    CampaignNotFoundError,
+    Recipient,
+)
 
 STATUSES = (QUEUED, WAITING, CALLING, DONE, CANCELLED, EXPIRED)
 OUTCOMES = (CONFIRMED, DECLINED, ESCALATED, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER, UNREACHABLE, FAILED)
 UNKNOWN_OUTCOME = "unknown"  # a done recipient without a recorded outcome (should not happen)
 ACTIVE, COMPLETED = "active", "completed"
+CAMPAIGN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")  # what POST /campaigns accepts
+
+
+class CampaignReader(Protocol):
+    def get_campaign(self, campaign_id: str) -> Campaign: ...
+    def list_recipients(self, campaign_id: str) -> list[Recipient]: ...
+
+
+def load_campaign(store: CampaignReader, campaign_id: str) -> tuple[Campaign, list[Recipient]]:
+    """The campaign and its recipients, read through `store`; CampaignNotFoundError also for an id that no
+    campaign can have (so a malformed id never reaches Table storage)."""
+    if not CAMPAIGN_ID.fullmatch(campaign_id):
+        raise CampaignNotFoundError(campaign_id)
+    campaign = store.get_campaign(campaign_id)
+    return campaign, store.list_recipients(campaign_id)
+
 
 # -- summary ----------------------------------------------------------------------------------------------------
 
@@ -104,9 +135,19 @@ def _timings(recipients: list[Recipient], status: str, now: datetime) -> dict[st
 # -- CSV --------------------------------------------------------------------------------------------------------
 
 CSV_COLUMNS = (
-    "phoneNumber", "status", "outcome", "outcomeCode", "attempts", "firstCallAt", "lastCallAt", "answeredAt",
-    "endedAt", "durationSeconds", "digits", "callLegId",
-)  # fmt: skip
+    "phoneNumber",
+    "status",
+    "outcome",
+    "outcomeCode",
+    "attempts",
+    "firstCallAt",
+    "lastCallAt",
+    "answeredAt",
+    "endedAt",
+    "durationSeconds",
+    "digits",
+    "callLegId",
+)
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -118,30 +159,28 @@ def calls_csv(recipients: Iterable[Recipient]) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in recipients:
         code = r.outcome_code or {}
-        writer.writerow([
-            r.phone_number if _is_e164(r.phone_number) else _cell(r.phone_number),
-            _cell(r.status),
-            _cell(r.outcome),
-            f"{code.get('code', '')}/{code.get('subCode', '')}" if r.outcome_code else "",
-            r.attempts,
-            _cell(r.first_call_at),
-            _cell(r.last_call_at),
-            _cell(r.answered_at),
-            _cell(r.ended_at),
-            _number(r.duration_seconds),
-            _cell(r.digits),
-            _cell(r.call_leg_id),
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                r.phone_number if E164.fullmatch(r.phone_number) else _cell(r.phone_number),
+                _cell(r.status),
+                _cell(r.outcome),
+                f"{code.get('code', '')}/{code.get('subCode', '')}" if r.outcome_code else "",
+                r.attempts,
+                _cell(r.first_call_at),
+                _cell(r.last_call_at),
+                _cell(r.answered_at),
+                _cell(r.ended_at),
+                _number(r.duration_seconds),
+                _cell(r.digits),
+                _cell(r.call_leg_id),
+            ]
+        )
     return out.getvalue()
 
 
 def _cell(value: str | None) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def _is_e164(number: str) -> bool:
-    return number.startswith("+") and 2 <= len(number) <= 16 and number[1:].isascii() and number[1:].isdigit()
 
 
 def _number(value: float | None) -> str:
@@ -386,13 +425,27 @@ def _timings_list(timings: Mapping[str, Any], zone: tzinfo) -> str:
 
 
 def _settings(settings: Mapping[str, Any]) -> str:
+    """The settings, except a callback URL's query (it may carry a token; a report is passed around)."""
     if not settings:
         return '<p class="empty">None.</p>'
+    shown = dict(settings)
+    if isinstance(shown.get("callbackUri"), str):
+        shown["callbackUri"] = _without_secrets(shown["callbackUri"])
     rows = "".join(
         f"<tr><th>{_e(name)}</th><td><code>{_e(json.dumps(value, ensure_ascii=False))}</code></td></tr>"
-        for name, value in settings.items()
+        for name, value in shown.items()
     )
     return f'<table class="settings"><tbody>{rows}</tbody></table>'
+
+
+def _without_secrets(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(not shown)"
+    return f"{parts.scheme}://{host}{port}{parts.path}" + ("?…" if parts.query else "")
 
 
 def _section(title: str, body: str) -> str:
@@ -475,7 +528,12 @@ def _zone_name(zone: tzinfo) -> str:
 
 
 def _per(size: int) -> str:
-    return {60: "minute", 3600: "hour", 86400: "day", 604800: "week"}.get(size) or _duration(size)
+    """`minute`, `5 minutes`, `hour`, `2 hours`, `day`, `week`, `3 weeks`."""
+    for unit, seconds in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if size % seconds == 0:
+            count = size // seconds
+            return unit if count == 1 else f"{count} {unit}s"
+    return f"{size} seconds"
 
 
 def _pct(part: int, whole: int) -> str:

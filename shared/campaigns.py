@@ -63,6 +63,7 @@ MAX_RECIPIENTS_PER_REQUEST = 5000
 RECIPIENTS_PER_MESSAGE = 100
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
 THROTTLED_DELAY_SECONDS = (2.0, 6.0)
+MAX_SLOT_WAIT_SECONDS = 12.0
 RETRYABLE_OUTCOMES = (BUSY, NO_ANSWER)
 DEFAULTS = {
     "pacing": {"maxConcurrentCalls": 10, "maxConcurrentCallsPerCallerId": 2, "callsPerSecond": 5.0},
@@ -223,8 +224,15 @@ def _instant(text: str, where: str) -> datetime:
 # -- the engine -------------------------------------------------------------------------------------------
 
 
-def dial_message(campaign_id: str, phone_number: str, dial: int) -> tuple[str, str]:
-    return CAMPAIGN_DIAL_QUEUE, json.dumps({"campaignId": campaign_id, "phoneNumber": phone_number, "dial": dial})
+def dial_message(campaign_id: str, phone_number: str, dial: int, waits: int = 0) -> tuple[str, str]:
+    body = {"campaignId": campaign_id, "phoneNumber": phone_number, "dial": dial, "waits": waits}
+    return CAMPAIGN_DIAL_QUEUE, json.dumps(body)
+
+
+def busy_delay(waits: int) -> float:
+    """How long a dial waits for a free slot: longer each time, so a long line of waiting recipients does not
+    keep the queue and the pacing table busy, yet some come back every second to take slots as calls end."""
+    return min(MAX_SLOT_WAIT_SECONDS, 1.6**waits) * _jitter((0.5, 1.5))
 
 
 @dataclass
@@ -273,7 +281,9 @@ class CampaignService:
     def cancel(self, campaign_id: str) -> Campaign:
         return self.campaigns.cancel_campaign(campaign_id, utc_now())
 
-    def dial(self, campaign_id: str, phone_number: str, dial: int, *, now: datetime | None = None) -> str:
+    def dial(
+        self, campaign_id: str, phone_number: str, dial: int, *, waits: int = 0, now: datetime | None = None
+    ) -> str:
         """One dial message. Returns what happened (for logs and tests)."""
         now = now or datetime.now(UTC)
         campaign = self.campaigns.get_campaign(campaign_id)
@@ -308,7 +318,8 @@ class CampaignService:
             calls_per_second=pacing["callsPerSecond"],
         )
         if isinstance(grant, Wait):
-            self._again(campaign_id, phone_number, dial, grant.seconds)
+            delay = busy_delay(waits) if grant.reason == "slots" else grant.seconds
+            self._again(campaign_id, phone_number, dial, delay, waits=waits + 1)
             return f"paced-{grant.reason}"
 
         request = CreateCallRequest(
@@ -418,9 +429,9 @@ class CampaignService:
             return "retry-scheduled" if outcome != THROTTLED else "throttled"
         return outcome
 
-    def _again(self, campaign_id: str, phone_number: str, dial: int, seconds: float) -> None:
+    def _again(self, campaign_id: str, phone_number: str, dial: int, seconds: float, *, waits: int = 0) -> None:
         delay = min(MAX_QUEUE_DELAY_SECONDS, max(1, math.ceil(seconds)))
-        self.outbox.send([dial_message(campaign_id, phone_number, dial)], delay_seconds=delay)
+        self.outbox.send([dial_message(campaign_id, phone_number, dial, waits)], delay_seconds=delay)
 
     def _finish(self, recipient: Recipient, status: str) -> None:
         def finish(current: Recipient) -> None:

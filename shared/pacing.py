@@ -6,27 +6,31 @@ Three limits hold however many processes call `Pacer.acquire` at the same time:
   pool of caller ids),
 - a global start rate (calls started per second).
 
-Rows (table `pacing`; `scope`, e.g. a campaign id, namespaces them: campaigns share slots only if they share a scope):
-- PK `<scope>-slots-global`, RK `000`..`cap-1`: one lease row per global slot;
-- PK `<scope>-slots-<caller id>`, RK `000`..`cap-1`: one lease row per slot of that caller id.
-  A slot row holds `holder` ("" when free) and `expiresAt` (epoch seconds). It is free when it has no holder or
-  its lease has passed, so the slots of an instance that died mid-call come back by themselves.
-- PK `<scope>-rate`, RK `rate`: `nextStartAt`, the earliest time the next call may start.
-- PK `<scope>-holders`, RK `<holder>`: which slot rows a holder has, so any instance can release by holder id
-  (a call is started by one instance and its end is usually seen by another).
+Rows (table `pacing`). One partition per `scope` (a campaign id, or one scope for the whole app when campaigns
+share caller ids): campaigns share slots only if they pass the same scope.
+- RK `slot-global-000`..: one lease row per global slot;
+- RK `slot-caller-<caller id>-000`..: one lease row per slot of that caller id.
+  A slot row holds `holder` ("" when free), `expiresAt` and `startedAt` (epoch seconds). It is free when it has
+  no holder or its lease has passed, so the slots of an instance that died mid-call come back by themselves.
+- RK `rate`: `nextStartAt`, the earliest time the next call may start.
 
-Every change is an ETag-guarded update, or an insert for a row that does not exist yet (409 if someone else
-created it first), so two instances can never both take one slot or one start: the loser gets 412/409 and tries
-another slot or reads again. Nothing sleeps: when a call cannot start now, `acquire` answers `Wait(seconds)` and
-the caller re-queues its message with that visibility delay.
+Why one partition per scope rather than one per caller id: a scope's starts all go through its one rate row
+anyway, so more partitions would not spread that load; one partition lets a call's caller slot, global slot and
+start be taken in ONE entity-group transaction, each row ETag-guarded (or inserted, for a row not created yet).
+Either all of them are taken or none is: no half-taken slots to give back, and no half-released ones. A lost
+race (412/409) just means reading again. The slot rows name their holder, so any instance can release a call by
+its holder id (a call is started by one instance and its end is usually seen by another) with one query and one
+transaction; no separate holder rows are needed.
 
-Times come from the instances' clocks (NTP-synchronised on Azure). Skew between instances shifts the start rate by
-as much (milliseconds); leases are minutes long.
+Nothing sleeps: when a call cannot start now, `acquire` answers `Wait(seconds)` and the caller re-queues its
+message with that visibility delay.
+
+Times come from the instances' clocks (NTP-synchronised on Azure); skew between instances shifts the start rate by
+as much (milliseconds). Leases must outlast calls (default 15 minutes), or be renewed.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -35,24 +39,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 TABLE_NAME = "pacing"
-GLOBAL = "global"
+GLOBAL = "global"  # the name `busy()` gives the global slots
 RATE_ROW = "rate"
-MAX_CAP = 1000  # slot RowKeys are three digits
-MAX_SLOT_ATTEMPTS = 8  # lost races before answering Wait: others are taking slots right now, come back soon
-MAX_ROW_ATTEMPTS = 20  # re-reads of one row (rate, or a slot being freed) before giving up
-_LOST_RACE = (404, 409, 412)  # gone, created by someone else, changed by someone else
+GLOBAL_PREFIX = "slot-global-"
+CALLER_PREFIX = "slot-caller-"
+MAX_CAP = 1000  # slot numbers are three digits
+MAX_ATTEMPTS = 6  # lost races before answering Wait: others are taking slots right now, come back soon
+_LOST_RACE = (404, 409, 412)  # gone, created by someone else meanwhile, changed by someone else meanwhile
 _FORBIDDEN_KEY_CHARS = set("/\\#?")
 
 SlotKey = tuple[str, str]  # (PartitionKey, RowKey)
 
 
+class PacingContentionError(RuntimeError):
+    """Other writers changed the same rows every time (not expected outside pathological load); retry later."""
+
+
 @dataclass(frozen=True)
 class Grant:
-    """A call may start now. Keep it (or just the holder id) to release the slots when the call ends."""
+    """A call may start now. Keep it, or just the holder id, to release the slots when the call ends."""
 
     holder: str
     scope: str
@@ -64,7 +73,7 @@ class Grant:
 
 @dataclass(frozen=True)
 class Wait:
-    """The call may not start now; ask again in `seconds`. `reason` is "slots" or "rate" (for logs)."""
+    """The call may not start yet: ask again in at least `seconds`. `reason` is "slots" or "rate" (for logs)."""
 
     seconds: float
     reason: str
@@ -72,9 +81,10 @@ class Wait:
 
 @dataclass
 class _Row:
-    key: SlotKey
+    rk: str
     holder: str
     expires_at: float
+    started_at: float
     etag: str | None  # None: the row does not exist yet (it is created when taken)
 
     def is_free(self, now: float) -> bool:
@@ -103,8 +113,6 @@ class Pacer:
         except ResourceExistsError:
             pass
 
-    # -- acquire ------------------------------------------------------------------------------------------------
-
     def acquire(
         self,
         holder: str,
@@ -116,9 +124,8 @@ class Pacer:
         calls_per_second: float,
     ) -> Grant | Wait:
         """Take a caller-id slot, a global slot and a start for `holder` (e.g. the call leg id), or say how long
-        to wait. Asking again with the same holder while it still holds its slots answers the same Grant, so a
-        redelivered queue message does not count one call twice. `calls_per_second=math.inf` means no rate limit.
-        """
+        to wait. Asking again with a holder that still has its slots answers the same Grant, so a redelivered
+        queue message does not count one call twice. `calls_per_second=math.inf` means no rate limit."""
         _check_key("holder", holder)
         _check_key("scope", scope)
         caps = _caller_caps(caller_ids, per_caller_id)
@@ -126,320 +133,216 @@ class Pacer:
         if not calls_per_second > 0:
             raise ValueError(f"calls_per_second must be > 0, got {calls_per_second}")
 
-        now = self._clock()
-        slots = self._read_slots(scope)
-        if grant := self._held_grant(holder, scope, slots, now):
-            return grant
-        # Cheap early answer before writing anything: every write that is undone costs others a lost race.
-        rate_row = self._get((_rate_pk(scope), RATE_ROW))
-        if rate_row is not None and now < float(rate_row["nextStartAt"]):
-            return Wait(float(rate_row["nextStartAt"]) - now, "rate")
-        taken = self._take_slots(holder, scope, caps, max_concurrent, slots, now)
-        if taken is None:
-            return self._slots_wait()
-        caller_id, rows = taken
-        try:
-            started = self._take_start(scope, calls_per_second, rate_row)
-            if isinstance(started, Wait):
-                self._give_back(rows, holder)
-                return started
-            expires_at = now + self._lease
-            self._write_holder(scope, holder, caller_id, [row.key for row in rows], started, expires_at)
-        except BaseException:
-            self._give_back(rows, holder)  # never keep slots that nobody will release
-            raise
-        return Grant(holder, scope, caller_id, tuple(row.key for row in rows), started, expires_at)
-
-    def _held_grant(self, holder: str, scope: str, slots: Mapping[str, list[_Row]], now: float) -> Grant | None:
-        """The Grant `holder` already has, if a whole acquire finished for it and its leases are live.
-
-        Only the holder row (written last) counts: slots held by this holder without it belong to an acquire
-        still running elsewhere (a duplicate queue delivery) or one that died halfway. Those are left alone, never
-        freed here, since freeing another acquire's slot could let a call run without one; they lapse instead.
-        """
-        entity = self._get((_holders_pk(scope), holder))
-        if entity is None:
-            return None
-        keys = [tuple(key) for key in json.loads(entity["slots"])]
-        rows = {row.key: row for pk_rows in slots.values() for row in pk_rows}
-        live = [rows[key] for key in keys if key in rows and rows[key].holder == holder and not rows[key].is_free(now)]
-        if len(live) != len(keys):
-            return None  # lapsed or released: start afresh
-        expires_at = min(row.expires_at for row in live)
-        return Grant(holder, scope, entity["callerId"], tuple(keys), float(entity["startedAt"]), expires_at)
-
-    def _take_slots(
-        self,
-        holder: str,
-        scope: str,
-        caps: Mapping[str, int],
-        max_concurrent: int,
-        slots: dict[str, list[_Row]],
-        now: float,
-    ) -> tuple[str, list[_Row]] | None:
-        """A caller-id slot and then a global slot, or None (and nothing held) if either is not to be had."""
-        global_free = _free_rows(_slot_pk(scope, GLOBAL), slots, max_concurrent, now)
-        if not global_free:
-            return None
-        attempts = 0
-        for caller_id in _least_used_first(scope, caps, slots, now):
-            for row in _free_rows(_slot_pk(scope, caller_id), slots, caps[caller_id], now):
-                if attempts >= MAX_SLOT_ATTEMPTS:
-                    return None
-                attempts += 1
-                if caller_row := self._take(row, holder, now):
-                    break
-            else:
-                continue  # this caller id is full (or was taken meanwhile): try the next one
-            while global_free and attempts < MAX_SLOT_ATTEMPTS:
-                attempts += 1
-                if global_row := self._take(global_free.pop(), holder, now):
-                    return caller_id, [caller_row, global_row]
-            self._give_back([caller_row], holder)
-            return None
-        return None
-
-    def _take(self, row: _Row, holder: str, now: float) -> _Row | None:
-        """Lease one slot row with its ETag (or create it); None if another instance got there first."""
-        entity = {
-            "PartitionKey": row.key[0],
-            "RowKey": row.key[1],
-            "holder": holder,
-            "expiresAt": now + self._lease,
-            "acquiredAt": now,
-        }
-        try:
-            if row.etag is None:
-                metadata = self._table.create_entity(entity)
-            else:
-                metadata = self._table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=row.etag, match_condition=MatchConditions.IfNotModified
-                )
-        except HttpResponseError as error:
-            if error.status_code in _LOST_RACE:
-                return None
-            raise
-        return _Row(row.key, holder, now + self._lease, metadata.get("etag"))
-
-    def _take_start(self, scope: str, calls_per_second: float, entity: Any | None) -> float | Wait:
-        """Move `nextStartAt` on by 1/rate if it has come; the start time taken, or how long to wait.
-        `entity` is the rate row as read before (its ETag saves a read when nobody changed it since)."""
-        if math.isinf(calls_per_second):
-            return self._clock()
-        interval = 1.0 / calls_per_second
-        key = (_rate_pk(scope), RATE_ROW)
-        for attempt in range(MAX_ROW_ATTEMPTS):
+        lost_start = False
+        for _ in range(MAX_ATTEMPTS):
             now = self._clock()
-            if attempt:
-                entity = self._get(key)
-            next_at = float(entity["nextStartAt"]) if entity else now
+            rows, rate = self._read(scope)
+            if grant := _held_grant(holder, scope, rows, now):
+                return grant
+            next_at = float(rate["nextStartAt"]) if rate is not None else now
             if now < next_at:
                 return Wait(next_at - now, "rate")
-            row = {"PartitionKey": key[0], "RowKey": key[1], "nextStartAt": max(now, next_at) + interval}
-            try:
-                if entity is None:
-                    self._table.create_entity(row)
-                else:
-                    self._table.update_entity(
-                        row,
-                        mode=UpdateMode.REPLACE,
-                        etag=entity.metadata["etag"],
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except HttpResponseError as error:
-                if error.status_code in _LOST_RACE:
-                    continue  # another instance took a start: read again
-                raise
-            return now
-        return Wait(interval, "rate")  # lost every race: starts are going as fast as allowed
-
-    def _write_holder(
-        self, scope: str, holder: str, caller_id: str, keys: list[SlotKey], started_at: float, expires_at: float
-    ) -> None:
-        entity = {
-            "PartitionKey": _holders_pk(scope),
-            "RowKey": holder,
-            "callerId": caller_id,
-            "startedAt": started_at,
-            "slots": json.dumps(keys),
-            "expiresAt": expires_at,
-        }
-        self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
-
-    def _slots_wait(self) -> Wait:
-        return Wait(random.uniform(*self._busy_wait), "slots")  # noqa: S311 (jitter, not security)
-
-    # -- release, renew -----------------------------------------------------------------------------------------
+            picked = _pick_slots(caps, max_concurrent, rows, now)
+            if picked is None:
+                return self._slots_wait()
+            caller_id, caller_row, global_row = picked
+            operations = [self._take(scope, row, holder, now) for row in (caller_row, global_row)]
+            if not math.isinf(calls_per_second):
+                operations.append(_move_rate(scope, rate, max(now, next_at) + 1.0 / calls_per_second))
+            if self._submit(operations):
+                keys = ((scope, caller_row.rk), (scope, global_row.rk))
+                return Grant(holder, scope, caller_id, keys, now, now + self._lease)
+            # Another instance took one of these rows, or a start, since we read: read again. With a rate, the
+            # one rate row is what every acquire races for, so a lost race is nearly always a start someone else
+            # took (and the next read usually answers "rate").
+            lost_start = not math.isinf(calls_per_second)
+        if lost_start:
+            return Wait(1.0 / calls_per_second, "rate")  # starts are going as fast as allowed: not a slot shortage
+        return self._slots_wait()
 
     def release(self, grant: Grant) -> int:
-        """Free the grant's slots if this holder still has them; how many were freed. Safe to repeat, and does
-        nothing to a slot that lapsed and was taken by someone else."""
-        freed = sum(self._free_if_held(key, grant.holder) for key in grant.slots)
-        self._delete_holder(grant.scope, grant.holder)
-        return freed
+        """Free exactly the grant's slots, if its holder still has them; how many were freed. Safe to repeat, and
+        does nothing to a slot that lapsed and was taken by someone else meanwhile."""
+        return self._change_held(grant.holder, grant.scope, _freed, only=set(grant.slots))
 
     def release_holder(self, holder: str, scope: str, caller_ids: Sequence[str] | None = None) -> int:
-        """Free whatever slots `holder` has in `scope`, from any instance; how many were freed. `caller_ids` is
-        not needed (the holder row, or a scan of the scope's slots, finds them) and is accepted for symmetry."""
+        """Free every slot `holder` has in `scope`, from any instance (the Grant need not be kept); how many were
+        freed. `caller_ids` is not needed (slot rows name their holder); it is accepted so callers may pass it."""
         del caller_ids
-        _check_key("holder", holder)
-        _check_key("scope", scope)
-        freed = sum(self._free_if_held(key, holder) for key in self._holder_slots(scope, holder))
-        self._delete_holder(scope, holder)
-        return freed
+        return self._change_held(holder, scope, _freed)
 
     def renew(self, holder: str, scope: str) -> bool:
-        """Extend the holder's leases by lease_seconds (for calls longer than a lease); False if any was lost."""
-        keys = self._holder_slots(scope, holder)
-        renewed = [self._extend_if_held(key, holder) for key in keys]
-        return bool(keys) and all(renewed)
+        """Extend the holder's leases to lease_seconds from now (for calls longer than a lease); False if it
+        holds nothing any more."""
+        expires_at = self._clock() + self._lease
+        return self._change_held(holder, scope, lambda entity: {**entity, "expiresAt": expires_at}) > 0
 
     def busy(self, scope: str) -> dict[str, int]:
         """Live slots per caller id, and under "global" (for logs, dashboards and tests)."""
         now = self._clock()
+        rows, _ = self._read(scope)
         counts: dict[str, int] = {}
-        for pk, rows in self._read_slots(scope).items():
-            name = GLOBAL if pk == _slot_pk(scope, GLOBAL) else _caller_of(scope, pk)
-            if name is not None:
-                counts[name] = sum(not row.is_free(now) for row in rows)
+        for row in rows.values():
+            name = GLOBAL if row.rk.startswith(GLOBAL_PREFIX) else _caller_of(row.rk)
+            counts[name] = counts.get(name, 0) + (not row.is_free(now))
         return counts
 
-    def _holder_slots(self, scope: str, holder: str) -> list[SlotKey]:
-        entity = self._get((_holders_pk(scope), holder))
-        if entity is not None:
-            return [tuple(key) for key in json.loads(entity["slots"])]
-        # No holder row: the acquire died before writing it, or it was released already. Look in the slots.
-        rows = self._table.query_entities(
-            "PartitionKey ge @lo and PartitionKey lt @hi and holder eq @holder",
-            parameters={"lo": _slot_pk(scope, ""), "hi": _slots_end(scope), "holder": holder},
-            select=["PartitionKey", "RowKey"],
-        )
-        return [(row["PartitionKey"], row["RowKey"]) for row in rows]
+    # -- storage ------------------------------------------------------------------------------------------------
 
-    def _give_back(self, rows: list[_Row], holder: str) -> None:
-        for row in rows:
-            if not self._clear(row):
-                self._free_if_held(row.key, holder)
+    def _read(self, scope: str) -> tuple[dict[str, _Row], Any | None]:
+        """Every slot row of the scope and its rate row, in one query of one partition (a few hundred small rows
+        at most)."""
+        slots: dict[str, _Row] = {}
+        rate = None
+        for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": scope}):
+            if entity["RowKey"] == RATE_ROW:
+                rate = entity
+            else:
+                slots[entity["RowKey"]] = _row_from_entity(entity)
+        return slots, rate
 
-    def _free_if_held(self, key: SlotKey, holder: str) -> bool:
-        for _ in range(MAX_ROW_ATTEMPTS):
-            entity = self._get(key)
-            if entity is None or entity.get("holder") != holder:
-                return False  # freed already, or lapsed and taken by someone else: not ours to free
-            if self._clear(_Row(key, holder, float(entity.get("expiresAt", 0)), entity.metadata["etag"])):
-                return True
-        return False
+    def _take(self, scope: str, row: _Row, holder: str, now: float) -> tuple:
+        entity = {
+            "PartitionKey": scope,
+            "RowKey": row.rk,
+            "holder": holder,
+            "expiresAt": now + self._lease,
+            "startedAt": now,
+        }
+        if row.etag is None:
+            return ("create", entity)  # 409 if another instance created it first
+        return ("update", entity, _if_unchanged(row.etag))
 
-    def _clear(self, row: _Row) -> bool:
-        entity = {"PartitionKey": row.key[0], "RowKey": row.key[1], "holder": "", "expiresAt": 0.0}
-        return self._update_if_unchanged(entity, row.etag)
-
-    def _extend_if_held(self, key: SlotKey, holder: str) -> bool:
-        for _ in range(MAX_ROW_ATTEMPTS):
-            entity = self._get(key)
-            if entity is None or entity.get("holder") != holder:
-                return False
-            row = {"PartitionKey": key[0], "RowKey": key[1], "holder": holder,
-                   "expiresAt": self._clock() + self._lease, "acquiredAt": entity.get("acquiredAt", 0.0)}  # fmt: skip
-            if self._update_if_unchanged(row, entity.metadata["etag"]):
-                return True
-        return False
-
-    def _update_if_unchanged(self, entity: dict[str, Any], etag: str | None) -> bool:
-        if etag is None:
-            return False
-        try:
-            self._table.update_entity(
-                entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+    def _change_held(
+        self,
+        holder: str,
+        scope: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        only: set[SlotKey] | None = None,
+    ) -> int:
+        """Rewrite the slot rows `holder` has (all, or those in `only`; lapsed or not, as long as nobody else took
+        them) in one ETag-guarded transaction, reading again if another writer got in first; how many changed."""
+        _check_key("holder", holder)
+        _check_key("scope", scope)
+        for _ in range(MAX_ATTEMPTS):
+            held = list(
+                self._table.query_entities(
+                    "PartitionKey eq @pk and holder eq @holder", parameters={"pk": scope, "holder": holder}
+                )
             )
-        except HttpResponseError as error:
+            if only is not None:
+                held = [entity for entity in held if (scope, entity["RowKey"]) in only]
+            operations = [("update", change(dict(entity)), _if_unchanged(entity.metadata["etag"])) for entity in held]
+            if not operations or self._submit(operations):
+                return len(operations)
+        raise PacingContentionError(f"the slots of {holder!r} in {scope!r} kept changing under us")
+
+    def _submit(self, operations: list[tuple]) -> bool:
+        """Run an entity-group transaction; False if it lost a race (nothing was changed)."""
+        try:
+            self._table.submit_transaction(operations)
+        except TableTransactionError as error:
             if error.status_code in _LOST_RACE:
                 return False
             raise
         return True
 
-    def _delete_holder(self, scope: str, holder: str) -> None:
-        try:
-            self._table.delete_entity(partition_key=_holders_pk(scope), row_key=holder)
-        except ResourceNotFoundError:
-            pass
-
-    # -- reading ------------------------------------------------------------------------------------------------
-
-    def _get(self, key: SlotKey) -> Any | None:
-        try:
-            return self._table.get_entity(partition_key=key[0], row_key=key[1])
-        except ResourceNotFoundError:
-            return None
-
-    def _read_slots(self, scope: str) -> dict[str, list[_Row]]:
-        """Every slot row of the scope (global and all caller ids) in one range query: a few hundred small rows
-        at most, cheaper than a query per caller id."""
-        rows = self._table.query_entities(
-            "PartitionKey ge @lo and PartitionKey lt @hi",
-            parameters={"lo": _slot_pk(scope, ""), "hi": _slots_end(scope)},
-            select=["PartitionKey", "RowKey", "holder", "expiresAt"],
-        )
-        slots: dict[str, list[_Row]] = {}
-        for row in rows:
-            key = (row["PartitionKey"], row["RowKey"])
-            parsed = _Row(key, row.get("holder") or "", float(row.get("expiresAt") or 0), row.metadata.get("etag"))
-            slots.setdefault(key[0], []).append(parsed)
-        return slots
+    def _slots_wait(self) -> Wait:
+        return Wait(random.uniform(*self._busy_wait), "slots")  # noqa: S311 (jitter, not security)
 
 
-# -- keys and small pure helpers ----------------------------------------------------------------------------------
+# -- pure helpers -------------------------------------------------------------------------------------------------
 
 
-def _slot_pk(scope: str, name: str) -> str:
-    return f"{scope}-slots-{name}"
+def _held_grant(holder: str, scope: str, rows: Mapping[str, _Row], now: float) -> Grant | None:
+    """The Grant `holder` already has. Slots are only ever taken in pairs (one transaction), so a holder with a
+    live global slot also has its caller slot."""
+    mine = [row for row in rows.values() if row.holder == holder and not row.is_free(now)]
+    caller_row = next((row for row in mine if row.rk.startswith(CALLER_PREFIX)), None)
+    global_row = next((row for row in mine if row.rk.startswith(GLOBAL_PREFIX)), None)
+    if caller_row is None or global_row is None:
+        return None
+    expires_at = min(caller_row.expires_at, global_row.expires_at)
+    keys = ((scope, caller_row.rk), (scope, global_row.rk))
+    return Grant(holder, scope, _caller_of(caller_row.rk), keys, caller_row.started_at, expires_at)
 
 
-def _slots_end(scope: str) -> str:
-    return f"{scope}-slots."  # "." sorts right after "-": the end of the `<scope>-slots-` range
+def _pick_slots(
+    caps: Mapping[str, int], max_concurrent: int, rows: Mapping[str, _Row], now: float
+) -> tuple[str, _Row, _Row] | None:
+    """A free caller slot (of the least-used caller id) and a free global slot, or None if either is full."""
+    global_free = _free_rows(GLOBAL_PREFIX, rows, max_concurrent, now)
+    if not global_free:
+        return None
+    for caller_id in _least_used_first(caps, rows, now):
+        caller_free = _free_rows(_caller_prefix(caller_id), rows, caps[caller_id], now)
+        if caller_free:
+            return caller_id, caller_free[0], global_free[0]
+    return None
 
 
-def _caller_of(scope: str, pk: str) -> str | None:
-    prefix = _slot_pk(scope, "")
-    name = pk[len(prefix) :] if pk.startswith(prefix) else None
-    return None if name == GLOBAL else name
-
-
-def _rate_pk(scope: str) -> str:
-    return f"{scope}-rate"
-
-
-def _holders_pk(scope: str) -> str:
-    return f"{scope}-holders"
-
-
-def _slot_rk(index: int) -> str:
-    return f"{index:03d}"
-
-
-def _free_rows(pk: str, slots: Mapping[str, list[_Row]], cap: int, now: float) -> list[_Row]:
+def _free_rows(prefix: str, rows: Mapping[str, _Row], cap: int, now: float) -> list[_Row]:
     """Free slot rows below the cap (missing ones too, to be created), in random order so that instances reading
-    the same snapshot do not all race for the same row. Empty if the partition already has `cap` live leases
-    (which can be on rows above a lowered cap: those drain before new ones are given)."""
-    rows = {row.key[1]: row for row in slots.get(pk, [])}
-    if sum(not row.is_free(now) for row in rows.values()) >= cap:
+    the same snapshot do not all race for the same row. Empty if `cap` leases are live already (some may be on
+    rows above a lowered cap: those drain before new leases are given)."""
+    live = sum(not row.is_free(now) for rk, row in rows.items() if rk.startswith(prefix) and _is_slot(rk, prefix))
+    if live >= cap:
         return []
-    free = [rows.get(_slot_rk(i)) or _Row((pk, _slot_rk(i)), "", 0.0, None) for i in range(cap)]
-    free = [row for row in free if row.is_free(now)]
+    slots = [rows.get(f"{prefix}{i:03d}") or _Row(f"{prefix}{i:03d}", "", 0.0, 0.0, None) for i in range(cap)]
+    free = [row for row in slots if row.is_free(now)]
     random.shuffle(free)
     return free
 
 
-def _least_used_first(scope: str, caps: Mapping[str, int], slots: Mapping[str, list[_Row]], now: float) -> list[str]:
+def _least_used_first(caps: Mapping[str, int], rows: Mapping[str, _Row], now: float) -> list[str]:
     """Caller ids by the share of their cap in use, ties in random order, so calls spread over the pool."""
-
-    def load(caller_id: str) -> float:
-        rows = slots.get(_slot_pk(scope, caller_id), [])
-        return sum(not row.is_free(now) for row in rows) / caps[caller_id]
-
+    live: dict[str, int] = {}
+    for row in rows.values():
+        if row.rk.startswith(CALLER_PREFIX) and not row.is_free(now):
+            caller_id = _caller_of(row.rk)
+            live[caller_id] = live.get(caller_id, 0) + 1
     usable = [caller_id for caller_id, cap in caps.items() if cap > 0]
     random.shuffle(usable)
-    return sorted(usable, key=load)
+    return sorted(usable, key=lambda caller_id: live.get(caller_id, 0) / caps[caller_id])
+
+
+def _freed(entity: dict[str, Any]) -> dict[str, Any]:
+    return {**entity, "holder": "", "expiresAt": 0.0}
+
+
+def _move_rate(scope: str, rate: Any | None, next_start_at: float) -> tuple:
+    entity = {"PartitionKey": scope, "RowKey": RATE_ROW, "nextStartAt": next_start_at}
+    if rate is None:
+        return ("create", entity)
+    return ("update", entity, _if_unchanged(rate.metadata["etag"]))
+
+
+def _if_unchanged(etag: str) -> dict[str, Any]:
+    return {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _row_from_entity(entity: Any) -> _Row:
+    return _Row(
+        entity["RowKey"],
+        entity.get("holder") or "",
+        float(entity.get("expiresAt") or 0),
+        float(entity.get("startedAt") or 0),
+        entity.metadata["etag"],
+    )
+
+
+def _caller_prefix(caller_id: str) -> str:
+    return f"{CALLER_PREFIX}{caller_id}-"
+
+
+def _caller_of(rk: str) -> str:
+    return rk[len(CALLER_PREFIX) : -4]  # slot-caller-<caller id>-NNN
+
+
+def _is_slot(rk: str, prefix: str) -> bool:
+    # Caller id "+1555" must not count the slots of "+1555-2": after the prefix come exactly three digits.
+    rest = rk[len(prefix) :]
+    return len(rest) == 3 and rest.isdigit()
 
 
 def _caller_caps(caller_ids: Sequence[str], per_caller_id: Mapping[str, int] | int) -> dict[str, int]:
@@ -448,8 +351,6 @@ def _caller_caps(caller_ids: Sequence[str], per_caller_id: Mapping[str, int] | i
     caps: dict[str, int] = {}
     for caller_id in caller_ids:
         _check_key("caller id", caller_id)
-        if caller_id == GLOBAL:
-            raise ValueError(f"caller id may not be {GLOBAL!r} (it names the global slots)")
         if isinstance(per_caller_id, Mapping):
             if caller_id not in per_caller_id:
                 raise ValueError(f"per_caller_id has no cap for caller id {caller_id!r}")
@@ -461,12 +362,13 @@ def _caller_caps(caller_ids: Sequence[str], per_caller_id: Mapping[str, int] | i
 
 
 def _check_cap(name: str, cap: int) -> None:
-    if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= MAX_CAP:
-        raise ValueError(f"{name} must be an integer from 0 to {MAX_CAP}, got {cap!r}")
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap < MAX_CAP:
+        raise ValueError(f"{name} must be an integer from 0 to {MAX_CAP - 1}, got {cap!r}")
 
 
 def _check_key(name: str, value: str) -> None:
-    """Holder, scope and caller ids become PartitionKeys/RowKeys, which forbid / \\ # ? and control characters."""
+    """Holder, scope and caller ids go into PartitionKeys and RowKeys, which forbid / \\ # ? and control
+    characters (and cap keys at 1 KiB)."""
     if not isinstance(value, str) or not value or len(value) > 200:
         raise ValueError(f"{name} must be a non-empty string of at most 200 characters")
     if any(ch in _FORBIDDEN_KEY_CHARS or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):

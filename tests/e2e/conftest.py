@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -79,6 +80,24 @@ class Stack:
     azurite: RunningAzurite
     subscriber_url: str
     table_name: str
+    app_env: dict
+    app_port: int
+    _apps: ExitStack
+
+    # -- the app's processes ----------------------------------------------------------------------------
+    def restart_app(self) -> None:
+        """Stop the app (SIGTERM, as a host shutting an instance down) and start it again on the same port."""
+        self.app.stop()
+        self.app = self._apps.enter_context(running_devhost(REPO_ROOT, port=self.app_port, env=self.app_env))
+
+    @contextmanager
+    def more_app_instances(self, count: int) -> Iterator[list[RunningDevhost]]:
+        """More instances of the app on the same storage and emulator, as a scale-out would add."""
+        with ExitStack() as instances:
+            yield [
+                instances.enter_context(running_devhost(REPO_ROOT, port=_free_port(), env=self.app_env))
+                for _ in range(count)
+            ]
 
     # -- the app's HTTP API -----------------------------------------------------------------------------
     def post(self, path: str, body: object = None, **kw) -> requests.Response:
@@ -200,9 +219,9 @@ def stack(azurite: RunningAzurite, emulator: RunningEmulator) -> Iterator[Stack]
         "EVENT_DELIVERY_ATTEMPTS": "3",
         "EVENT_DELIVERY_BACKOFF_SECONDS": "1",
     }
-    with running_devhost(REPO_ROOT, port=port, env=env) as app:
-        yield Stack(
-            app.base_url, app, emulator, azurite, f"http://127.0.0.1:{subscriber.server_port}/events", table_name
-        )
+    with ExitStack() as apps:
+        app = apps.enter_context(running_devhost(REPO_ROOT, port=port, env=env))
+        subscriber_url = f"http://127.0.0.1:{subscriber.server_port}/events"
+        yield Stack(app.base_url, app, emulator, azurite, subscriber_url, table_name, env, port, apps)
     subscriber.shutdown()
     keys.shutdown()

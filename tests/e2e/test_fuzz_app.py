@@ -11,12 +11,34 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
 )
-field_names = st.sampled_from(["targets", "source", "alternateCallerId", "subject", "callbackUri",
-                               "requestedModalities", "requestedCallEvents", "audioFileUri", "loop",
-                               "operationContext", "resourceId", "participants", "idempotencyKey"])
+field_names = st.sampled_from(
+    [
+        "targets",
+        "source",
+        "alternateCallerId",
+        "subject",
+        "callbackUri",
+        "requestedModalities",
+        "requestedCallEvents",
+        "audioFileUri",
+        "loop",
+        "operationContext",
+        "resourceId",
+        "participants",
+        "idempotencyKey",
+    ]
+)
 bodies = st.dictionaries(field_names, json_values, max_size=6).map(json.dumps).map(str.encode) | st.binary(max_size=64)
-paths = st.sampled_from(["/calls", "/calls/{id}/PlayAudio", "/calls/{id}/participants",
-                         "/calls/{id}/CancelMediaProcessing", "/calls/{id}/Hangup", "/callbacks/{id}"])
+paths = st.sampled_from(
+    [
+        "/calls",
+        "/calls/{id}/PlayAudio",
+        "/calls/{id}/participants",
+        "/calls/{id}/CancelMediaProcessing",
+        "/calls/{id}/Hangup",
+        "/callbacks/{id}",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

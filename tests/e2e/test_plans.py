@@ -65,8 +65,9 @@ def test_a_plan_without_a_question_plays_and_hangs_up(stack):
 
 
 def test_an_invalid_plan_names_its_field(stack):
-    answer = stack.post("/calls", {"targets": ["+15005550011"], "plan": {"prompt": {"text": "x"},
-                                                                         "collect": {"confirmKey": "11"}}})
+    answer = stack.post(
+        "/calls", {"targets": ["+15005550011"], "plan": {"prompt": {"text": "x"}, "collect": {"confirmKey": "11"}}}
+    )
 
     assert answer.status_code == 400
     assert "plan.collect.confirmKey" in answer.json()["message"]

@@ -2,12 +2,14 @@
 from one table at once, leases lapse, and any instance can release what another took.
 
 This module is also the worker the contention test runs in other processes:
-    python -m tests.integration.test_pacing <table> <scope> <start at> <seconds> <threads> <out file>
-with the storage connection string in PACING_CONNECTION_STRING.
+    python -m tests.integration.test_pacing <table> <scope> <threads>
+with the storage connection string in PACING_CONNECTION_STRING: it says "ready", reads the load (JSON) from stdin
+and prints its records (JSON).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -27,8 +29,6 @@ from shared.pacing import GLOBAL, Grant, Pacer, Wait
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CALLERS = {"+15550000001": 2, "+15550000002": 2, "+15550000003": 1}
 GLOBAL_CAP = 4  # below the callers' sum (5), so both kinds of cap bind
-RATE = 20.0  # starts per second
-HOLD = (0.08, 0.25)  # seconds a "call" lasts
 CONTENTION_SECONDS = 4.0
 THREADS_HERE = 8
 PROCESSES = 2
@@ -54,7 +54,8 @@ def _table(connection_string: str, name: str) -> TableClient:
 @pytest.fixture
 def table_name(azurite, storage_names) -> str:
     name = storage_names.table("pacing")
-    Pacer(_table(azurite.connection_string, name)).ensure_table()
+    with _table(azurite.connection_string, name) as table:
+        Pacer(table).ensure_table()
     return name
 
 
@@ -82,36 +83,43 @@ def _acquire(pacer: Pacer, holder: str, scope: str, callers=CALLERS, **overrides
 # -- contention -----------------------------------------------------------------------------------------------------
 
 
-def _hammer(pacer: Pacer, releaser: Pacer, scope: str, start_at: float, seconds: float, name: str) -> list[dict]:
-    """Acquire, hold briefly, release, until time is up; one record per grant. Every other grant is released by
-    holder id through another Pacer, as when a call's end is seen by another instance."""
+def _hammer(pacer: Pacer, releaser: Pacer, scope: str, load: dict, name: str) -> list[dict]:
+    """Acquire, hold for a while, release, until time is up; one record per grant. Every other grant is released
+    by holder id through another Pacer, as when a call's end is seen by another instance."""
     records = []
-    time.sleep(max(0.0, start_at - time.time()))
-    deadline = start_at + seconds
+    time.sleep(max(0.0, load["startAt"] - time.time()))
+    deadline = load["startAt"] + load["seconds"]
     while time.time() < deadline:
         holder = f"{name}-{uuid.uuid4().hex[:8]}"
         answer = pacer.acquire(
-            holder, scope, list(CALLERS), max_concurrent=GLOBAL_CAP, per_caller_id=CALLERS, calls_per_second=RATE
+            holder,
+            scope,
+            list(CALLERS),
+            max_concurrent=GLOBAL_CAP,
+            per_caller_id=CALLERS,
+            calls_per_second=load["rate"],
         )
         if isinstance(answer, Wait):
-            time.sleep(min(answer.seconds, 0.2))
+            time.sleep(min(answer.seconds, 0.2) + random.uniform(0, 0.01))
             continue
         began = time.time()
-        time.sleep(random.uniform(*HOLD))
+        time.sleep(random.uniform(*load["hold"]))
         ended = time.time()
-        if len(records) % 2:
-            freed = releaser.release_holder(holder, scope)
-        else:
-            freed = pacer.release(answer)
+        freed = releaser.release_holder(holder, scope) if len(records) % 2 else pacer.release(answer)
         records.append(
-            {"worker": name, "holder": holder, "callerId": answer.caller_id, "startedAt": answer.started_at,
-             "began": began, "ended": ended, "freed": freed}  # fmt: skip
+            {
+                "worker": name,
+                "callerId": answer.caller_id,
+                "startedAt": answer.started_at,
+                "began": began,
+                "ended": ended,
+                "freed": freed,
+            }
         )
     return records
 
 
-def _run_threads(connection_string: str, table: str, scope: str, start_at: float, seconds: float,
-                 threads: int, name: str) -> list[dict]:  # fmt: skip
+def _run_threads(connection_string: str, table: str, scope: str, load: dict, threads: int, name: str) -> list[dict]:
     results: list[dict] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -119,8 +127,7 @@ def _run_threads(connection_string: str, table: str, scope: str, start_at: float
     def work(index: int) -> None:
         with _table(connection_string, table) as mine, _table(connection_string, table) as other:
             try:
-                records = _hammer(Pacer(mine, busy_wait=FAST_BUSY_WAIT), Pacer(other), scope, start_at, seconds,
-                                  f"{name}.{index}")  # fmt: skip
+                records = _hammer(Pacer(mine, busy_wait=FAST_BUSY_WAIT), Pacer(other), scope, load, f"{name}.{index}")
             except BaseException as error:
                 errors.append(error)
                 raise
@@ -137,6 +144,37 @@ def _run_threads(connection_string: str, table: str, scope: str, start_at: float
     return results
 
 
+def _run_everywhere(connection_string: str, table: str, scope: str, load: dict) -> list[dict]:
+    """THREADS_HERE threads in this process and THREADS_PER_PROCESS in each of PROCESSES others, all on one
+    scope, starting together once every process has said it is ready."""
+    env = {**os.environ, "PACING_CONNECTION_STRING": connection_string}
+    command = [sys.executable, "-m", "tests.integration.test_pacing", table, scope, str(THREADS_PER_PROCESS)]
+    processes = [
+        subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(PROCESSES)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout.readline() == "ready\n"  # imported and connected: slow on a busy machine
+        load = {**load, "startAt": time.time() + 0.2}
+        for process in processes:
+            process.stdin.write(json.dumps(load) + "\n")
+            process.stdin.flush()
+        records = _run_threads(connection_string, table, scope, load, THREADS_HERE, "main")
+        for process in processes:
+            output, _ = process.communicate(timeout=30)
+            assert process.returncode == 0
+            from_process = json.loads(output)
+            assert from_process, "no grants in another process"
+            records += from_process
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return records
+
+
 def _max_overlap(intervals: list[tuple[float, float]]) -> int:
     # An interval ending at the instant another begins does not overlap it: ends sort before starts.
     events = sorted([(began, 1) for began, _ in intervals] + [(ended, -1) for _, ended in intervals])
@@ -147,49 +185,36 @@ def _max_overlap(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
-def test_caps_and_rate_hold_across_threads_and_processes(azurite, table_name, new_pacer, tmp_path):
-    scope = "campaign-" + uuid.uuid4().hex[:8]
-    start_at = time.time() + 2.0  # time for the other processes to import and connect
-    env = {**os.environ, "PACING_CONNECTION_STRING": azurite.connection_string}
-    outputs = [tmp_path / f"process-{i}.json" for i in range(PROCESSES)]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.test_pacing", table_name, scope, str(start_at),
-             str(CONTENTION_SECONDS), str(THREADS_PER_PROCESS), str(output)],
-            cwd=REPO_ROOT, env=env,
-        )  # fmt: skip
-        for output in outputs
-    ]
-    try:
-        records = _run_threads(azurite.connection_string, table_name, scope, start_at, CONTENTION_SECONDS,
-                               THREADS_HERE, "main")  # fmt: skip
-        for process in processes:
-            assert process.wait(timeout=30) == 0
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    for output in outputs:
-        from_process = json.loads(output.read_text())
-        assert from_process, f"{output.name} got no grants"
-        records += from_process
+# Each interval runs from just after acquire returned to just before release was called: inside the time the
+# slots were really held, so overlapping intervals mean overlapping leases.
+# "caps": long calls and no rate limit, so the slots are full most of the time and every free one is raced for;
+# "rate": short calls and a rate the workers would beat without it, so every start is raced for.
+LOADS = {"caps": {"rate": math.inf, "hold": (0.2, 0.4)}, "rate": {"rate": 8.0, "hold": (0.0, 0.03)}}
 
-    assert len(records) >= 30, len(records)
-    assert all(record["freed"] == 2 for record in records)  # each release freed exactly its two slots
-    assert _max_overlap([(r["began"], r["ended"]) for r in records]) <= GLOBAL_CAP
-    for caller_id, cap in CALLERS.items():
-        mine = [(r["began"], r["ended"]) for r in records if r["callerId"] == caller_id]
-        assert mine, f"no call used {caller_id}"
-        assert _max_overlap(mine) <= cap, caller_id
 
-    starts = sorted(r["startedAt"] for r in records)
-    assert all(later - earlier >= 1 / RATE - 1e-6 for earlier, later in zip(starts, starts[1:], strict=False))
-    for window in (0.25, 1.0, 2.0):
-        most = max(sum(1 for s in starts if first <= s < first + window) for first in starts)
-        assert most <= math.ceil(RATE * window) + 1, (window, most)
+@pytest.mark.parametrize("kind", LOADS)
+def test_limits_hold_across_threads_and_processes(azurite, table_name, new_pacer, kind):
+    scope = f"{kind}-{uuid.uuid4().hex[:8]}"
+    load = {**LOADS[kind], "seconds": CONTENTION_SECONDS}
+    records = _run_everywhere(azurite.connection_string, table_name, scope, load)
+
+    assert all(record["freed"] == 2 for record in records)  # each release freed exactly its own two slots
     assert all(r["startedAt"] <= r["began"] for r in records)
-
+    peak = _max_overlap([(r["began"], r["ended"]) for r in records])
+    assert peak <= GLOBAL_CAP
+    for caller_id, cap in CALLERS.items():
+        assert _max_overlap([(r["began"], r["ended"]) for r in records if r["callerId"] == caller_id]) <= cap
+    starts = sorted(r["startedAt"] for r in records)
+    if kind == "caps":
+        assert peak >= GLOBAL_CAP - 1, peak  # the caps were really contended
+        assert {r["callerId"] for r in records} == set(CALLERS)
+    else:
+        rate = load["rate"]
+        assert len(records) >= rate * CONTENTION_SECONDS * 0.4, len(records)  # the rate was what held them back
+        assert all(later - earlier >= 1 / rate - 1e-6 for earlier, later in itertools.pairwise(starts))
+        for window in (0.5, 1.0, 2.0):
+            most = max(sum(1 for s in starts if first <= s < first + window) for first in starts)
+            assert most <= math.ceil(rate * window) + 1, (window, most)
     assert set(new_pacer().busy(scope).values()) == {0}  # everything was given back
 
 
@@ -201,7 +226,7 @@ def test_release_frees_the_slots_and_a_second_release_is_harmless(new_pacer):
     scope = "s-" + uuid.uuid4().hex[:8]
     grant = _acquire(pacer, "call-1", scope, max_concurrent=1)
     assert isinstance(grant, Grant)
-    assert grant.slots[1] == (f"{scope}-slots-{GLOBAL}", "000")
+    assert grant.slots[1] == (scope, "slot-global-000")
     assert isinstance(_acquire(pacer, "call-2", scope, max_concurrent=1), Wait)
 
     assert pacer.release(grant) == 2
@@ -222,13 +247,19 @@ def test_another_instance_releases_by_holder_id(new_pacer):
     assert isinstance(_acquire(starter, "leg-b", scope, max_concurrent=1), Grant)
 
 
-def test_release_by_holder_finds_slots_without_the_holder_row(new_pacer, azurite, table_name):
+def test_release_of_a_grant_frees_exactly_its_slots(new_pacer, azurite, table_name):
     pacer = new_pacer()
     scope = "s-" + uuid.uuid4().hex[:8]
     grant = _acquire(pacer, "leg-a", scope)
     assert isinstance(grant, Grant)
+    # A second pair for the same holder, as a duplicate delivery racing the first could leave (rows above the
+    # caps, so they cannot be the grant's own).
     with _table(azurite.connection_string, table_name) as table:
-        table.delete_entity(partition_key=f"{scope}-holders", row_key="leg-a")  # as if the acquire died there
+        for rk in ("slot-global-900", "slot-caller-+15550000001-900"):
+            table.upsert_entity({"PartitionKey": scope, "RowKey": rk, "holder": "leg-a", "expiresAt": time.time() + 60})
+    assert pacer.release(grant) == 2
+    assert pacer.busy(scope)[GLOBAL] == 1
+    assert pacer.busy(scope)["+15550000001"] == 1
     assert new_pacer().release_holder("leg-a", scope) == 2
     assert set(pacer.busy(scope).values()) == {0}
 
@@ -237,19 +268,20 @@ def test_expired_leases_are_reclaimed_and_the_old_holder_cannot_free_them(new_pa
     clock = FakeClock()
     pacer = new_pacer(clock=clock, lease_seconds=60)
     scope = "s-" + uuid.uuid4().hex[:8]
-    old = _acquire(pacer, "crashed", scope, max_concurrent=1)
+    one_number = {"+15553330001": 1}
+    old = _acquire(pacer, "crashed", scope, one_number, max_concurrent=1)
     assert isinstance(old, Grant)
     assert old.expires_at == clock.now + 60
     clock.advance(59)
-    assert isinstance(_acquire(pacer, "next", scope, max_concurrent=1), Wait)
+    assert isinstance(_acquire(pacer, "next", scope, one_number, max_concurrent=1), Wait)
 
     clock.advance(2)  # the lease has lapsed: its instance died and the end was never seen
-    new = _acquire(pacer, "next", scope, max_concurrent=1)
+    new = _acquire(pacer, "next", scope, one_number, max_concurrent=1)
     assert isinstance(new, Grant)
-    assert new.slots[1] == old.slots[1]
-    assert pacer.release(old) == 0  # late: the slot is someone else's now
+    assert new.slots == old.slots
+    assert pacer.release(old) == 0  # late: the slots are someone else's now
     assert pacer.release_holder("crashed", scope) == 0
-    assert isinstance(_acquire(pacer, "third", scope, max_concurrent=1), Wait)
+    assert isinstance(_acquire(pacer, "third", scope, one_number, max_concurrent=1), Wait)
     assert pacer.release(new) == 2
 
 
@@ -334,7 +366,7 @@ def test_scopes_do_not_share_slots(new_pacer):
         ("leg/1", {"+1": 1}, {}, "holder 'leg/1' contains a character"),
         ("", {"+1": 1}, {}, "holder must be a non-empty string"),
         ("leg", {}, {}, "caller_ids must be a non-empty list"),
-        ("leg", {"global": 1}, {}, "caller id may not be 'global'"),
+        ("leg", {"+1#2": 1}, {}, "caller id '\\+1#2' contains a character"),
     ],
 )
 def test_bad_arguments_are_refused(new_pacer, holder, callers, limits, message):
@@ -344,12 +376,16 @@ def test_bad_arguments_are_refused(new_pacer, holder, callers, limits, message):
 
 def test_a_caller_id_without_a_cap_is_refused(new_pacer):
     with pytest.raises(ValueError, match="no cap for caller id '\\+2'"):
-        new_pacer().acquire("leg", "scope", ["+1", "+2"], max_concurrent=1, per_caller_id={"+1": 1},
-                            calls_per_second=1)  # fmt: skip
+        new_pacer().acquire("leg", "scope", ["+1", "+2"], max_concurrent=1, per_caller_id={"+1": 1}, calls_per_second=1)
 
 
-if __name__ == "__main__":  # the worker another process runs for the contention test
-    table_arg, scope_arg, start_arg, seconds_arg, threads_arg, out_arg = sys.argv[1:7]
-    found = _run_threads(os.environ["PACING_CONNECTION_STRING"], table_arg, scope_arg, float(start_arg),
-                         float(seconds_arg), int(threads_arg), f"process{os.getpid()}")  # fmt: skip
-    Path(out_arg).write_text(json.dumps(found))
+if __name__ == "__main__":  # the worker other processes run for the contention tests
+    table_arg, scope_arg, threads_arg = sys.argv[1:4]
+    with _table(os.environ["PACING_CONNECTION_STRING"], table_arg) as warm_up:
+        warm_up.get_table_access_policy()  # connected and every import done before saying so
+    print("ready", flush=True)
+    load_arg = json.loads(sys.stdin.readline())
+    found = _run_threads(
+        os.environ["PACING_CONNECTION_STRING"], table_arg, scope_arg, load_arg, int(threads_arg), "process"
+    )
+    print(json.dumps(found))

@@ -1,0 +1,19 @@
+"""GET /campaigns/{campaignId}: the campaign's summary (progress, outcomes, timings, settings) as JSON."""
+
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from shared.api_errors import api_handler, json_response
+from shared.campaign_reports import load_campaign, summarize
+from shared.services import get_campaign_store
+
+bp = func.Blueprint()
+
+
+@bp.function_name("get_campaign")
+@bp.route(route="campaigns/{campaignId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@api_handler
+def get_campaign(req: func.HttpRequest) -> func.HttpResponse:
+    campaign, recipients = load_campaign(get_campaign_store(), req.route_params["campaignId"])  # 404 if unknown
+    return json_response(summarize(campaign, recipients, datetime.now(UTC)), headers={"Cache-Control": "no-store"})

@@ -1,0 +1,194 @@
+"""Campaigns end to end: a few hundred scripted recipients, pacing caps, retries by outcome, restart, scale-out."""
+
+import itertools
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from shared.campaign_store import CampaignStore
+from tests.e2e.campaign_support import (
+    MAX_CONCURRENT,
+    PER_CALLER_ID,
+    RETRY,
+    campaign_body,
+    emulator_calls,
+    peak_overlap,
+    scripted_recipients,
+    wait_until_done,
+)
+
+CALLER_IDS = ["+18005550101", "+18005550102", "+18005550103"]
+
+
+@pytest.fixture(scope="module")
+def campaigns(stack) -> CampaignStore:
+    service = TableServiceClient.from_connection_string(stack.azurite.connection_string)
+    return CampaignStore(service.get_table_client("campaigns"), service.get_table_client("recipients"))
+
+
+def _check_campaign(stack, recipients, done, *, max_concurrent, per_caller_id):
+    by_number = {r.phone_number: r for r in done}
+    calls = emulator_calls(stack.emulator, set(by_number))
+    calls_per_number = Counter(c["targets"][0][2:] for c in calls)
+    for scripted in recipients:
+        recipient = by_number[scripted.phone_number]
+        assert recipient.outcome == scripted.expected_outcome, (scripted, recipient.history)
+        assert recipient.attempts == scripted.expected_calls, (scripted, recipient.history)
+        # nobody is called twice for one attempt: ACS saw exactly one call per attempt
+        assert calls_per_number[scripted.phone_number] == scripted.expected_calls, scripted
+        outcomes = [entry["outcome"] for entry in recipient.history]
+        assert all(o in RETRY["retryOn"] for o in outcomes[:-1]), outcomes  # only busy / no-answer are retried
+    assert peak_overlap(calls) <= max_concurrent
+    for caller_id in CALLER_IDS:
+        assert peak_overlap([c for c in calls if c["callerId"] == caller_id]) <= per_caller_id
+    _check_retry_delays(calls)
+    return calls
+
+
+def _check_retry_delays(calls):
+    by_number: dict[str, list[dict]] = {}
+    for call in sorted(calls, key=lambda c: c["createdAt"]):
+        by_number.setdefault(call["targets"][0], []).append(call)
+    for attempts in by_number.values():
+        for earlier, later in itertools.pairwise(attempts):
+            gap = datetime.fromisoformat(later["createdAt"]) - datetime.fromisoformat(earlier["endedAt"])
+            assert gap >= timedelta(seconds=RETRY["delaySeconds"] - 0.5), (earlier, later)
+
+
+@pytest.mark.timeout(400)
+def test_a_campaign_of_hundreds_ends_right_within_its_caps(stack, campaigns):
+    recipients = scripted_recipients(stack.emulator, 210)
+    body = campaign_body(recipients + recipients[:5], CALLER_IDS)  # five listed twice
+
+    answer = stack.post("/campaigns", body)
+    assert answer.status_code == 201, answer.text
+    campaign_id = answer.json()["campaignId"]
+    stack.post(f"/campaigns/{campaign_id}/recipients", {"recipients": [recipients[0].phone_number]})  # again
+
+    done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=240)
+
+    calls = _check_campaign(stack, recipients, done, max_concurrent=MAX_CONCURRENT, per_caller_id=PER_CALLER_ID)
+    assert peak_overlap(calls) >= 3  # the caps were actually exercised, not avoided
+    assert {c["callerId"] for c in calls} == set(CALLER_IDS)  # calls spread over the pool
+
+
+@pytest.mark.timeout(300)
+def test_a_restart_mid_campaign_loses_and_duplicates_nothing(stack, campaigns):
+    recipients = scripted_recipients(stack.emulator, 60)
+    campaign_id = stack.post("/campaigns", campaign_body(recipients, CALLER_IDS)).json()["campaignId"]
+    _wait_for_some_progress(campaigns, campaign_id, 15)
+
+    stack.restart_app()
+
+    done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=180)
+    _check_campaign(stack, recipients, done, max_concurrent=MAX_CONCURRENT, per_caller_id=PER_CALLER_ID)
+
+
+@pytest.mark.timeout(300)
+def test_three_app_instances_share_the_caps(stack, campaigns):
+    recipients = scripted_recipients(stack.emulator, 90)
+    with stack.more_app_instances(2) as extra:
+        campaign_id = stack.post("/campaigns", campaign_body(recipients, CALLER_IDS)).json()["campaignId"]
+        done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=180)
+        dialers = [host for host in extra if "Functions.campaign_dial" in host.output()]
+
+    _check_campaign(stack, recipients, done, max_concurrent=MAX_CONCURRENT, per_caller_id=PER_CALLER_ID)
+    assert dialers, "the extra instances should have taken part"
+
+
+def test_a_cancelled_campaign_starts_no_new_calls(stack, campaigns):
+    recipients = scripted_recipients(stack.emulator, 30)
+    body = campaign_body(
+        recipients,
+        CALLER_IDS,
+        pacing={"maxConcurrentCalls": 1, "maxConcurrentCallsPerCallerId": 1, "callsPerSecond": 1},
+    )
+    campaign_id = stack.post("/campaigns", body).json()["campaignId"]
+    _wait_for_some_progress(campaigns, campaign_id, 1)
+
+    assert stack.post(f"/campaigns/{campaign_id}/cancel").status_code == 202
+    done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=60)
+
+    statuses = Counter(r.status for r in done)
+    assert statuses["cancelled"] >= 20
+    started = len(emulator_calls(stack.emulator, {r.phone_number for r in recipients}))
+    assert started == sum(r.attempts for r in done) <= 10
+
+
+def test_an_expired_campaign_calls_nobody(stack, campaigns):
+    recipients = scripted_recipients(stack.emulator, 5)
+    body = campaign_body(recipients, CALLER_IDS, expiresAt="2020-01-01T00:00:00Z")
+    campaign_id = stack.post("/campaigns", body).json()["campaignId"]
+
+    done = wait_until_done(campaigns, campaign_id, 5, timeout=30)
+
+    assert {r.status for r in done} == {"expired"}
+    assert emulator_calls(stack.emulator, {r.phone_number for r in recipients}) == []
+
+
+def test_outside_the_calling_window_nobody_is_called_unless_it_is_an_emergency(stack, campaigns):
+    now = datetime.now().astimezone()
+    closed = {
+        "start": (now + timedelta(hours=3)).strftime("%H:00"),
+        "end": (now + timedelta(hours=4)).strftime("%H:00"),
+        "timeZone": "UTC",
+    }
+    if closed["start"] >= closed["end"]:
+        pytest.skip("window would cross midnight at this hour")
+    quiet = scripted_recipients(stack.emulator, 3)
+    urgent = scripted_recipients(stack.emulator, 3)
+    quiet_id = stack.post("/campaigns", campaign_body(quiet, CALLER_IDS, callingWindow=closed)).json()["campaignId"]
+    urgent_id = stack.post(
+        "/campaigns", campaign_body(urgent, CALLER_IDS, callingWindow=closed, emergency=True)
+    ).json()["campaignId"]
+
+    wait_until_done(campaigns, urgent_id, 3, timeout=60)
+    waiting = campaigns.list_recipients(quiet_id)
+
+    assert {r.status for r in waiting} == {"queued"}
+    assert emulator_calls(stack.emulator, {r.phone_number for r in quiet}) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"plan": None}, "plan"),
+        ({"callerIds": ["555"]}, "callerIds[0]"),
+        ({"recipients": ["x"]}, "recipients[0]"),
+        ({"pacing": {"maxConcurrentCalls": 0}}, "maxConcurrentCalls"),
+        ({"expiresAt": "tomorrow"}, "expiresAt"),
+        ({"callingWindow": {"start": "25:00", "end": "20:00"}}, "callingWindow"),
+        ({"campaignId": "a/b"}, "campaignId"),
+    ],
+)
+def test_invalid_campaigns_name_the_field_and_write_nothing(stack, campaigns, change, field):
+    campaign_id = f"bad-{uuid.uuid4().hex[:8]}"
+    body = {
+        "campaignId": campaign_id,
+        "name": "x",
+        "plan": {"prompt": {"text": "hi"}},
+        "recipients": ["+13125550100"],
+        **change,
+    }
+    if body.get("plan") is None:
+        body.pop("plan")
+
+    answer = stack.post("/campaigns", body)
+
+    assert answer.status_code == 400
+    assert field in answer.json()["message"]
+    if change.get("campaignId") is None:
+        with pytest.raises(LookupError):
+            campaigns.get_campaign(campaign_id)
+
+
+def _wait_for_some_progress(campaigns, campaign_id, at_least):
+    import time
+
+    deadline = time.monotonic() + 60
+    while sum(r.attempts for r in campaigns.list_recipients(campaign_id)) < at_least:
+        assert time.monotonic() < deadline, "campaign made no progress"
+        time.sleep(0.2)
