@@ -4,8 +4,10 @@ import azure.functions as func
 
 from add_recipients import bp as add_recipients_bp
 from callback import bp as callback_bp
+from campaign_calls_csv import bp as campaign_calls_csv_bp
 from campaign_dial import bp as campaign_dial_bp
 from campaign_recipients_queue import bp as campaign_recipients_queue_bp
+from campaign_report import bp as campaign_report_bp
 from campaign_results import bp as campaign_results_bp
 from cancel_campaign import bp as cancel_campaign_bp
 from cancel_media import bp as cancel_media_bp
@@ -14,6 +16,7 @@ from create_call_queue import bp as create_call_queue_bp
 from create_campaign import bp as create_campaign_bp
 from deliver_event import bp as deliver_event_bp
 from get_call import bp as get_call_bp
+from get_campaign import bp as get_campaign_bp
 from hangup import bp as hangup_bp
 from invite_participants import bp as invite_participants_bp
 from play_audio import bp as play_audio_bp
@@ -37,6 +40,9 @@ for blueprint in (
     create_campaign_bp,
     add_recipients_bp,
     cancel_campaign_bp,
+    get_campaign_bp,
+    campaign_calls_csv_bp,
+    campaign_report_bp,
     campaign_recipients_queue_bp,
     campaign_dial_bp,
     campaign_results_bp,

@@ -25,9 +25,10 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.subscriber import make_server
+from tests.conftest import FAST_EMULATOR_ARGS
 from tests.support.azurite_process import RunningAzurite
 from tests.support.devhost_process import RunningDevhost, running_devhost
-from tests.support.emulator_process import RunningEmulator
+from tests.support.emulator_process import RunningEmulator, running_emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "whsec_" + "ZTJlLXRlc3Qtd2ViaG9vay1zZWNyZXQtMDAwMQ=="
@@ -197,6 +198,15 @@ class Stack:
             "Content-Type": "application/json",
         }
         return self.post(f"/callbacks/{call_leg_id}", [event], headers=headers)
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[RunningEmulator]:
+    """The e2e suite's own emulator: fast, but retrying callbacks for ~25 s, long enough to ride out an app restart."""
+    args = [a for a in FAST_EMULATOR_ARGS]
+    args[args.index("--callback-backoff-ms") + 1] = "100"
+    with running_emulator(*args, "--callback-retries", "8") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
