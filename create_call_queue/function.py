@@ -34,7 +34,7 @@ def create_call_from_queue(msg: func.QueueMessage) -> None:
     try:
         service.place_call(request)
     except CallAutomationError as error:
-        if error.status_code is None or error.status_code >= 500 or error.status_code == 429:
+        if error.is_transient:
             raise  # transient: the host retries, then poisons after maxDequeueCount
         leg_id = service.leg_id_for(request)
         move_to_poison(

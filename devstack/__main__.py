@@ -34,10 +34,14 @@ APP_DEFAULTS = {
 }
 
 
+def local_settings() -> dict[str, str]:
+    path = ROOT / "local.settings.json"
+    return json.loads(path.read_text()).get("Values", {}) if path.exists() else {}
+
+
 def app_settings() -> dict[str, str]:
     """The defaults, less whatever local.settings.json sets (devhost reads that file itself)."""
-    path = ROOT / "local.settings.json"
-    configured = json.loads(path.read_text()).get("Values", {}) if path.exists() else {}
+    configured = local_settings()
     return {name: value for name, value in APP_DEFAULTS.items() if name not in configured}
 
 
@@ -60,7 +64,7 @@ def main() -> int:
             wait_for_port(port, children[-1])
         children.append(start("acs", [python, "-m", "emulator", "--port", str(EMULATOR_PORT)]))
         wait_for_port(EMULATOR_PORT, children[-1])
-        secret = app_settings().get("WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)
+        secret = local_settings().get("WEBHOOK_SECRET") or DEV_WEBHOOK_SECRET  # the one the app signs with
         children.append(start("subscriber", [python, "-m", "devstack.subscriber", "--port", str(SUBSCRIBER_PORT)],
                               env={"WEBHOOK_SECRET": secret}))
         wait_for_port(SUBSCRIBER_PORT, children[-1])

@@ -21,35 +21,24 @@ bp = func.Blueprint()
 @bp.function_name("play_audio_from_queue")
 @bp.queue_trigger(arg_name="msg", queue_name=PLAY_AUDIO_QUEUE, connection="AzureWebJobsStorage")
 def play_audio_from_queue(msg: func.QueueMessage) -> None:
-    settings = get_settings()
     service = get_call_service()
     call_leg_id = None
     try:
         body = message_json(msg)
-        call_leg_id = body.get("callLegId")
-        if not isinstance(call_leg_id, str) or not call_leg_id:
+        call_leg_id = body.get("callLegId") if isinstance(body.get("callLegId"), str) else None
+        if not call_leg_id:
             raise ValidationError("callLegId", "is required.")
         service.play_audio(call_leg_id, parse_play_audio(body), operation_id=f"message:{msg.id}")
-    except (ValidationError, CallLegNotFoundError, ApiError) as error:
-        reason = str(error) if not isinstance(error, ApiError) else error.message
-        move_to_poison(
-            settings,
-            PLAY_AUDIO_QUEUE,
-            msg.id,
-            message_text(msg),
-            reason,
-            store=service.store,
-            call_leg_id=call_leg_id if isinstance(call_leg_id, str) else None,
-        )
+        return
+    except ApiError as error:
+        if error.code == "CallNotConnected":
+            raise  # the call may still be ringing: the host tries again after its visibility timeout
+        reason = error.message
+    except (ValidationError, CallLegNotFoundError) as error:
+        reason = str(error)
     except CallAutomationError as error:
-        if error.status_code is None or error.status_code >= 500 or error.status_code == 429:
+        if error.is_transient:
             raise  # transient: the host retries
-        move_to_poison(
-            settings,
-            PLAY_AUDIO_QUEUE,
-            msg.id,
-            message_text(msg),
-            f"ACS refused the play: {error}",
-            store=service.store,
-            call_leg_id=call_leg_id,
-        )
+        reason = f"ACS refused the play: {error}"
+    move_to_poison(get_settings(), PLAY_AUDIO_QUEUE, msg.id, message_text(msg), reason,
+                   store=service.store, call_leg_id=call_leg_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .call_legs import OPTIONAL_CALL_EVENTS
-from .callautomation.identifiers import is_phone_number
+from .callautomation.identifiers import E164, is_phone_number
 from .fields import (
     ValidationError,
     caller_id_field,
@@ -22,6 +22,7 @@ from .fields import (
     url_field,
 )
 from .plans import CallPlan, parse_plan
+from .settings import ConfigurationError
 
 MAX_TARGETS = 10
 MAX_PARTICIPANTS = 10
@@ -62,6 +63,8 @@ class InviteParticipantsRequest:
 
 
 def parse_create_call(body: Any, *, default_caller_id: str | None = None) -> CreateCallRequest:
+    if default_caller_id and not E164.match(default_caller_id):
+        raise ConfigurationError("DEFAULT_CALLER_ID is not an E.164 phone number.")
     fields = object_fields(body)
     targets = identifiers_field(fields, "targets", MAX_TARGETS)
     caller_id = caller_id_field(fields)

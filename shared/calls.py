@@ -15,9 +15,9 @@ from typing import Any
 from .acs_events import AcsEvent
 from .api_errors import ApiError, call_ended, call_not_connected
 from .api_models import CancelMediaRequest, CreateCallRequest, InviteParticipantsRequest, PlayAudioRequest
-from .call_flow import Action, AskForKey, HangUp, Invite, Play, drive_plan
+from .call_flow import FAILED, Action, AskForKey, HangUp, Invite, Play, drive_plan
 from .call_leg_store import CallLegExistsError, CallLegStore, ConcurrentUpdateError, DuplicateEventError, utc_now
-from .call_legs import CallLeg, LegState, Operation, TimelineEntry, apply_acs_event
+from .call_legs import CallLeg, LegState, Operation, TimelineEntry, apply_acs_event, state_notification
 from .callautomation import CallAutomationClient, CallAutomationError, ThrottledError, file_source
 from .callautomation.client import new_repeatability
 from .callautomation.identifiers import is_phone_number
@@ -49,6 +49,7 @@ class CallService:
     outbox: Outbox
     callback_base_url: str
     default_caller_id: str | None = None
+    cognitive_services_endpoint: str | None = None  # Azure AI services for text-to-speech prompts
 
     # -- create and end ---------------------------------------------------------------------------------
 
@@ -85,6 +86,7 @@ class CallService:
                 source=leg.source,
                 operation_context=leg.call_leg_id,
                 repeatability=(leg.acs_request_id, leg.acs_first_sent),
+                cognitive_services_endpoint=self.cognitive_services_endpoint,
             )
         except CallAutomationError as error:
             self._forget_or_fail(leg, request, error)
@@ -129,29 +131,32 @@ class CallService:
         """ACS did not place the call. Without an idempotency key the caller simply retries, so the leg is
         removed (a rejected request writes nothing); with one, a definite refusal is recorded so a repeated
         message does not try again."""
-        definite = error.status_code is not None and 400 <= error.status_code < 500 and error.status_code != 429
         if not request.idempotency_key:
             self.store.delete(leg.call_leg_id)
-        elif definite:
+        elif not error.is_transient:
             self.fail_leg(leg.call_leg_id, "CreateCallRejected", error.status_code or 0, error.message)
 
     def fail_leg(self, call_leg_id: str, reason: str, code: int, message: str) -> None:
-        """End a leg that ACS never took on, with the reason recorded (idempotent)."""
+        """End a leg that ACS never took on, with the reason recorded and the caller told (idempotent)."""
 
         def fail(current: CallLeg) -> bool:
             if not current.advance_to(LegState.TERMINATED):
                 return False
             current.ended_at = utc_now()
             current.end_reason = {"event": reason, "code": code, "subCode": 0, "message": message}
+            current.outcome = current.outcome or FAILED
+            current.outcome_code = current.outcome_code or {"code": code, "subCode": 0, "message": message}
             return True
 
-        self.store.update(
-            call_leg_id,
-            fail,
-            lambda current, changed: (
-                [TimelineEntry(utc_now(), "callFailed", {"reason": reason, "message": message})] if changed else []
-            ),
-        )
+        def entries(current: CallLeg, changed: bool) -> list[TimelineEntry]:
+            return [TimelineEntry(utc_now(), "callFailed", {"reason": reason, "message": message})] if changed else []
+
+        leg, changed = self.store.update(call_leg_id, fail, entries)
+        if changed:
+            notification = state_notification(leg, f"{reason}:{call_leg_id}")
+            self.outbox.send(
+                EventDeliverer.outbox_messages(call_leg_id, leg.callback_uri, [notification.to_cloud_event()])
+            )
 
     def hang_up(self, call_leg_id: str) -> CallLeg:
         leg = self._live_leg(call_leg_id)
@@ -169,8 +174,8 @@ class CallService:
         """Play a file. Given an `operation_id` (a queue message's), a repeat returns the first play unchanged."""
         leg = self._connected_leg(call_leg_id)
         op_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, operation_id)) if operation_id else str(uuid.uuid4())
-        if op_id in leg.operations:
-            return leg.operations[op_id]
+        if op_id in leg.operations and leg.operations[op_id].status != "failed":
+            return leg.operations[op_id]  # played before; a failed try (ACS was unavailable) is tried again
         operation = Operation(id=op_id, kind="playAudio", operation_context=request.operation_context)
         # Recorded before ACS is asked, so the result event always finds its operation.
         self._record_operation(call_leg_id, operation, {"audioFileUri": request.audio_file_uri, "loop": request.loop})
@@ -333,8 +338,9 @@ class CallService:
                 )
             elif isinstance(action, Invite):
                 caller_id = leg.caller_id if is_phone_number(action.participant) else None
-                self.acs.add_participant(call_id, action.participant, source_caller_id=caller_id,
-                                         operation_context="plan:escalation")
+                self.acs.add_participant(
+                    call_id, action.participant, source_caller_id=caller_id, operation_context="plan:escalation"
+                )
             elif isinstance(action, HangUp):
                 self.acs.hang_up(call_id)
         except (CallAutomationError, ValueError) as error:

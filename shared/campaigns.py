@@ -340,7 +340,7 @@ class CampaignService:
             return self._conclude(campaign, phone_number, leg_id, THROTTLED, None, None)
         except CallAutomationError as error:
             self.pacer.release_holder(leg_id, campaign_id)
-            if error.status_code is None or error.status_code >= 500:
+            if error.is_transient:
                 raise  # transient: the host retries this message, which resumes this dial
             code = {"code": error.status_code, "subCode": 0, "message": error.message}
             return self._conclude(campaign, phone_number, leg_id, "failed", code, None)

@@ -55,17 +55,24 @@ class CallPlan:
     goodbye: Prompt | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The plan in the request's own spelling (camelCase), without unset fields: valid input to parse_plan."""
+        return _camel({name: value for name, value in asdict(self).items() if value is not None})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CallPlan:
         """Read back what `to_dict` stored."""
-        return cls(
-            prompt=Prompt(**data["prompt"]),
-            collect=Collect(**data["collect"]) if data.get("collect") else None,
-            escalation=Escalation(**data["escalation"]) if data.get("escalation") else None,
-            goodbye=Prompt(**data["goodbye"]) if data.get("goodbye") else None,
-        )
+        return parse_plan(data)
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel_name(k): _camel(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _camel_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def parse_plan(value: Any, where: str = "plan") -> CallPlan:

@@ -66,6 +66,7 @@ def get_call_service() -> CallService:
         outbox=get_outbox(),
         callback_base_url=settings.require("callback_base_url"),
         default_caller_id=settings.default_caller_id,
+        cognitive_services_endpoint=settings.cognitive_services_endpoint,
     )
 
 

@@ -26,6 +26,7 @@ class Settings:
     acs_callback_jwks_url: str = ACS_JWKS_URL
     callback_base_url: str | None = None  # the public base URL ACS posts callbacks to
     default_caller_id: str | None = None  # caller id for phone targets when a request gives none
+    cognitive_services_endpoint: str | None = None  # Azure AI services, needed by ACS for text prompts
     webhook_secret: str | None = field(default=None, repr=False)  # Standard Webhooks secret, whsec_...
     storage_connection_string: str | None = field(default=None, repr=False)
     storage_account_name: str | None = None
@@ -51,6 +52,7 @@ class Settings:
             acs_callback_jwks_url=value("ACS_CALLBACK_JWKS_URL") or ACS_JWKS_URL,
             callback_base_url=_callback_base_url(value("CALLBACK_BASE_URL"), value("WEBSITE_HOSTNAME")),
             default_caller_id=value("DEFAULT_CALLER_ID"),
+            cognitive_services_endpoint=value("ACS_COGNITIVE_SERVICES_ENDPOINT"),
             webhook_secret=value("WEBHOOK_SECRET"),
             storage_connection_string=value("AzureWebJobsStorage"),
             storage_account_name=value("AzureWebJobsStorage__accountName"),

@@ -105,6 +105,7 @@ class CallAutomationClient:
         source: str | None = None,
         operation_context: str | None = None,
         repeatability: tuple[str, str] | None = None,
+        cognitive_services_endpoint: str | None = None,
     ) -> CallConnection:
         """Place an outbound call; the answer (CallConnected or CreateCallFailed) arrives at `callback_uri`.
 
@@ -121,6 +122,9 @@ class CallAutomationClient:
             body["sourceDisplayName"] = source_display_name
         if source:
             body["source"] = {"id": raw_id_of(source)}
+        if cognitive_services_endpoint:
+            # ACS speaks text prompts (text sources, recognize prompts) through this Azure AI services resource.
+            body["callIntelligenceOptions"] = {"cognitiveServicesEndpoint": cognitive_services_endpoint}
         _put_optional(body, operationContext=operation_context)
         response = self._send(
             "POST", "/calling/callConnections", body=body, repeatable=True, repeatability=repeatability

@@ -28,6 +28,11 @@ class CallAutomationError(Exception):
         self.code = code
         self.retry_after = retry_after
 
+    @property
+    def is_transient(self) -> bool:
+        """True when trying again later may succeed: unreachable, throttled or a server error."""
+        return self.status_code is None or self.status_code >= 500 or self.status_code == 429
+
 
 class InvalidRequestError(CallAutomationError):
     """400: ACS rejected the request body or arguments."""

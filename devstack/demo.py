@@ -1,0 +1,495 @@
+"""`make demo`: a 50-recipient campaign on the local stack, run with the real CLI, checked against its scripts.
+
+1. Start Azurite (in memory), the ACS emulator (with a time scale) and the app under devhost, each on a free port,
+   so a running `make run` is left alone.
+2. Script 50 recipients on the emulator (confirm, decline, busy then answer, no answer, unreachable, silent) and
+   write recipients.csv and plan.json to a temporary folder.
+3. Run `python -m callctl campaign submit ...` as a user would (it shows its progress and summary), then
+   `python -m callctl campaign report ...` to save report.html and calls.csv.
+4. Check every recipient's outcome and number of calls against its script, and the emulator's peak concurrency
+   against the caps. Exit 1 when anything differs.
+
+Every process this starts is stopped by its own PID when the demo ends, fails or is interrupted (Ctrl-C).
+`local_stack()` is also what `bench/campaign_bench.py` runs on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import io
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from devstack.__main__ import DEV_WEBHOOK_SECRET, WELL_KNOWN_ACS_KEY, WELL_KNOWN_RESOURCE_ID
+from devstack.processes import Child, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+# Azurite's well-known development account (public, the same for every Azurite).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# Settings from the developer's shell that would point the app somewhere other than this stack.
+FOREIGN_SETTINGS = ("ACS_ENDPOINT", "AzureWebJobsStorage__accountName", "AzureWebJobsStorage__clientId")
+
+
+# -- the local stack on free ports ------------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """A child process of the stack whose output is kept (the last lines) rather than printed."""
+
+    child: Child
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=300))
+
+    @property
+    def name(self) -> str:
+        return self.child.name
+
+    def output(self) -> str:
+        return "\n".join(self.tail)
+
+    def wait_for_output(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in list(self.tail)):
+            if self.child.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {self.child.process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not say {text!r} within {timeout:.0f}s")
+            time.sleep(0.1)
+
+
+@dataclass
+class LocalStack:
+    app_url: str
+    emulator_url: str
+    storage_connection_string: str
+    time_scale: float
+    services: list[Service]
+
+    def emulator(self, method: str, path: str, *, timeout: float = 30, **kwargs: Any) -> requests.Response:
+        """The emulator's control API: `emulator("GET", "/calls/history")` → GET /emulator/calls/history."""
+        answer = requests.request(method, f"{self.emulator_url}/emulator{path}", timeout=timeout, **kwargs)
+        answer.raise_for_status()
+        return answer
+
+    def check_running(self) -> None:
+        for service in self.services:
+            if service.child.process.poll() is not None:
+                raise RuntimeError(f"{service.name} exited with code {service.child.process.returncode}")
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nobody listens on now (held open together, so they differ from each other)."""
+    with ExitStack() as probes:
+        sockets = [probes.enter_context(socket.socket()) for _ in range(count)]
+        for probe in sockets:
+            probe.bind((HOST, 0))
+        return [probe.getsockname()[1] for probe in sockets]
+
+
+def start_service(
+    name: str, command: list[str], *, env: Mapping[str, str] | None = None, cwd: Path = ROOT, verbose: bool = False
+) -> Service:
+    """Start a child in its own session (Ctrl-C reaches only us, and we stop it by its PID), keeping its output."""
+    if not Path(command[0]).exists():
+        raise RuntimeError(f"{command[0]} is missing; run `make install` first")
+    child_env = {**_clean_environment(), **(env or {}), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(  # noqa: S603 - our own fixed commands
+        command,
+        cwd=cwd,
+        env=child_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
+    service = Service(Child(name, process))
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            service.tail.append(line.rstrip("\n"))
+            if verbose:
+                print(f"[{name}] {line}", end="", flush=True)
+
+    threading.Thread(target=drain, name=f"{name}-output", daemon=True).start()
+    return service
+
+
+@contextmanager
+def local_stack(*, time_scale: float, verbose: bool = False, workdir: Path | None = None) -> Iterator[LocalStack]:
+    """Azurite (in memory), the emulator and the app under devhost on free ports; all stopped by PID on exit."""
+    blob, queue, table, emulator_port, app_port = free_ports(5)
+    python = sys.executable
+    services: list[Service] = []
+    try:
+        azurite = ROOT / "node_modules" / ".bin" / "azurite"
+        ports = {"blob": blob, "queue": queue, "table": table}
+        command = [str(azurite), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--loose",
+                   "--disableTelemetry"]  # fmt: skip
+        for kind, port in ports.items():
+            command += [f"--{kind}Host", HOST, f"--{kind}Port", str(port)]
+        services.append(start_service("azurite", command, cwd=workdir or ROOT, verbose=verbose))
+        for port in ports.values():
+            wait_for_port(port, services[-1].child)
+
+        emulator_command = [python, "-m", "emulator", "--port", str(emulator_port), "--time-scale", str(time_scale),
+                            "--log-level", "warning"]  # fmt: skip
+        services.append(start_service("acs", emulator_command, verbose=verbose))
+        wait_for_port(emulator_port, services[-1].child)
+        emulator_url = f"http://{HOST}:{emulator_port}"
+        issuer = requests.get(f"{emulator_url}/emulator/health", timeout=10).json()["issuer"]
+
+        storage = azurite_connection_string(blob, queue, table)
+        app_env = {
+            "AzureWebJobsStorage": storage,
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "ACS_CONNECTION_STRING": f"endpoint={emulator_url}/;accesskey={WELL_KNOWN_ACS_KEY}",
+            "ACS_RESOURCE_ID": WELL_KNOWN_RESOURCE_ID,
+            "ACS_CALLBACK_ISSUER": issuer,
+            "ACS_CALLBACK_JWKS_URL": f"{emulator_url}/calling/keys",
+            "CALLBACK_BASE_URL": f"http://{HOST}:{app_port}",
+            "DEFAULT_CALLER_ID": "+18005550100",
+            "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
+        }
+        app_command = [python, "-m", "devhost", "--app-dir", str(ROOT), "--port", str(app_port)]
+        services.append(start_service("app", app_command, env=app_env, verbose=verbose))
+        services[-1].wait_for_output("devhost is ready", timeout=90)
+        yield LocalStack(f"http://{HOST}:{app_port}", emulator_url, storage, time_scale, services)
+    except RuntimeError:
+        for service in services:
+            if service.output():
+                print(f"--- last output of {service.name} ---\n{service.output()}", file=sys.stderr)
+        raise
+    finally:
+        for service in reversed(services):
+            service.child.stop()
+
+
+def azurite_connection_string(blob: int, queue: int, table: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://{HOST}:{blob}/{AZURITE_ACCOUNT};"
+        f"QueueEndpoint=http://{HOST}:{queue}/{AZURITE_ACCOUNT};"
+        f"TableEndpoint=http://{HOST}:{table}/{AZURITE_ACCOUNT};"
+    )
+
+
+def _clean_environment() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name not in FOREIGN_SETTINGS}
+
+
+# -- reading the emulator's call log ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmulatedCall:
+    """One call as the emulator saw it (a row of GET /emulator/calls/history)."""
+
+    target: str  # the phone number, without the `4:` raw-id prefix
+    caller_id: str | None
+    created_at: datetime
+    ended_at: datetime | None
+
+    @classmethod
+    def from_history(cls, row: Mapping[str, Any]) -> EmulatedCall:
+        target = row["targets"][0] if row.get("targets") else ""
+        return cls(
+            target=target[2:] if target.startswith("4:") else target,
+            caller_id=row.get("callerId"),
+            created_at=datetime.fromisoformat(row["createdAt"]),
+            ended_at=datetime.fromisoformat(row["endedAt"]) if row.get("endedAt") else None,
+        )
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended_at - self.created_at).total_seconds() if self.ended_at else 0.0
+
+
+def emulated_calls(stack: LocalStack, numbers: Iterable[str]) -> list[EmulatedCall]:
+    wanted = set(numbers)
+    rows = stack.emulator("GET", "/calls/history").json()["value"]
+    return [call for call in map(EmulatedCall.from_history, rows) if call.target in wanted]
+
+
+def peak_overlap(calls: Sequence[EmulatedCall]) -> int:
+    """The most calls live at one instant, from creation to end (an end and a start at the same instant do not
+    overlap); a call that has not ended counts as live from its start on."""
+    changes: list[tuple[datetime, int]] = []
+    for call in calls:
+        changes.append((call.created_at, 1))
+        if call.ended_at is not None:
+            changes.append((call.ended_at, -1))
+    live = peak = 0
+    for _, change in sorted(changes):  # -1 sorts before +1 at the same instant
+        live += change
+        peak = max(peak, live)
+    return peak
+
+
+# -- the scripted recipients ------------------------------------------------------------------------------------
+
+PRESS_ONE = {"answer": "answer", "presses": [{"tones": "1", "afterMs": 800}]}
+PRESS_TWO = {"answer": "answer", "presses": [{"tones": "2", "afterMs": 800}]}
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    name: str
+    script: dict[str, Any]  # PUT /emulator/callees/{number}
+    outcome: str  # what the campaign must record
+    calls: int  # how many calls the recipient must get (with the demo's retry settings)
+
+
+BEHAVIOURS = (
+    Behaviour("confirms", PRESS_ONE, "confirmed", 1),
+    Behaviour("declines", PRESS_TWO, "declined", 1),
+    Behaviour("busy, then answers and confirms", {"attempts": [{"answer": "busy"}, PRESS_ONE]}, "confirmed", 2),
+    Behaviour("never answers", {"answer": "noAnswer"}, "no-answer", 3),
+    Behaviour("unreachable", {"answer": "unreachable"}, "unreachable", 1),
+    Behaviour("answers, stays silent", {"answer": "answer"}, "answered-without-input", 1),
+)
+PLAN = {
+    "prompt": {"text": "Hello, this is Contoso Clinic about your visit tomorrow. Press 1 to confirm, 2 to cancel."},
+    "collect": {"confirmKey": "1", "declineKey": "2", "timeoutSeconds": 5, "maxPrompts": 2},
+    "goodbye": {"text": "Thank you. Goodbye."},
+}
+CALLER_IDS = ("+18005550101", "+18005550102", "+18005550103")
+MAX_CONCURRENT, PER_CALLER_ID, CALLS_PER_SECOND = 6, 3, 5
+MAX_ATTEMPTS, RETRY_DELAY_SECONDS = 3, 3
+
+
+@dataclass(frozen=True)
+class ScriptedRecipient:
+    phone_number: str
+    behaviour: Behaviour
+
+
+def scripted_recipients(count: int, first_number: int = 13125550100) -> list[ScriptedRecipient]:
+    """`count` numbers in a row, the behaviours in turn."""
+    return [ScriptedRecipient(f"+{first_number + i}", BEHAVIOURS[i % len(BEHAVIOURS)]) for i in range(count)]
+
+
+def recipients_csv(recipients: Iterable[ScriptedRecipient]) -> str:
+    return "phoneNumber\n" + "".join(f"{r.phone_number}\n" for r in recipients)
+
+
+def submit_command(recipients_file: Path, plan_file: Path, app_url: str, campaign_id: str) -> list[str]:
+    """`python -m callctl campaign submit ...` as a user would type it (after `python`)."""
+    command = ["-m", "callctl", "campaign", "submit", str(recipients_file), "--plan", str(plan_file),
+               "--url", app_url, "--name", "Appointment reminders (demo)", "--campaign-id", campaign_id]  # fmt: skip
+    for caller_id in CALLER_IDS:
+        command += ["--caller-id", caller_id]
+    command += ["--max-concurrent", str(MAX_CONCURRENT), "--per-caller-id", str(PER_CALLER_ID),
+                "--calls-per-second", str(CALLS_PER_SECOND), "--max-attempts", str(MAX_ATTEMPTS),
+                "--retry-delay", str(RETRY_DELAY_SECONDS), "--interval", "1"]  # fmt: skip
+    return command
+
+
+def report_command(app_url: str, campaign_id: str, csv_file: Path, html_file: Path) -> list[str]:
+    return ["-m", "callctl", "campaign", "report", campaign_id, "--url", app_url,
+            "--csv", str(csv_file), "--html", str(html_file)]  # fmt: skip
+
+
+def as_typed(arguments: Sequence[str]) -> str:
+    """`python -m callctl ...` for the screen: each option on its own continued line."""
+    words = ["python", *arguments]
+    lines: list[list[str]] = [[]]
+    for word in words:
+        if word.startswith("--"):
+            lines.append([])
+        lines[-1].append(word)
+    return " \\\n      ".join(shlex.join(line) for line in lines if line)
+
+
+# -- checking the results ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    phone_number: str
+    behaviour: str
+    expected: str
+    got: str
+
+
+def check_outcomes(
+    recipients: Sequence[ScriptedRecipient], calls_csv: str, calls: Sequence[EmulatedCall]
+) -> list[Mismatch]:
+    """Each recipient's recorded outcome and attempts (calls.csv) and the calls the emulator saw, against the
+    script; an empty list when everything matches."""
+    rows = {row["phoneNumber"]: row for row in csv.DictReader(io.StringIO(calls_csv))}
+    seen = Counter(call.target for call in calls)
+    problems = []
+    for recipient in recipients:
+        want = recipient.behaviour
+        row = rows.get(recipient.phone_number)
+        expected = f"done, {want.outcome}, {want.calls} call(s)"
+        if row is None:
+            problems.append(Mismatch(recipient.phone_number, want.name, expected, "not in calls.csv"))
+            continue
+        got = f"{row['status']}, {row['outcome'] or '-'}, {row['attempts']} call(s)"
+        if seen[recipient.phone_number] != int(row["attempts"] or 0):
+            got += f" but the emulator saw {seen[recipient.phone_number]}"
+        if got != expected:
+            problems.append(Mismatch(recipient.phone_number, want.name, expected, got))
+    return problems
+
+
+def check_caps(calls: Sequence[EmulatedCall], stats: Mapping[str, Any]) -> list[str]:
+    """The caps, from the call log (overlap of [createdAt, endedAt]) and from the emulator's own peak counters."""
+    lines = []
+    peak = peak_overlap(calls)
+    lines.append(_cap_line("all caller ids, from the call log", peak, MAX_CONCURRENT))
+    lines.append(_cap_line("all caller ids, /emulator/stats", stats["peakConcurrentCalls"], MAX_CONCURRENT))
+    for caller_id in CALLER_IDS:
+        peak = peak_overlap([c for c in calls if c.caller_id == caller_id])
+        counted = stats["peakConcurrentCallsByCallerId"].get(caller_id, 0)
+        lines.append(_cap_line(f"{caller_id}, log / stats", f"{peak} / {counted}", PER_CALLER_ID, max(peak, counted)))
+    return lines
+
+
+def _cap_line(label: str, shown: object, cap: int, value: int | None = None) -> str:
+    value = shown if value is None else value
+    assert isinstance(value, int)
+    return f"  {'ok  ' if value <= cap else 'OVER'} peak concurrency {label}: {shown} (cap {cap})"
+
+
+def behaviour_table(recipients: Sequence[ScriptedRecipient], problems: Sequence[Mismatch]) -> str:
+    wrong = Counter(p.behaviour for p in problems)
+    lines = [f"  {'behaviour':<32}{'recipients':>10}  {'expected outcome':<24}{'calls':>5}  result"]
+    for behaviour in BEHAVIOURS:
+        count = sum(1 for r in recipients if r.behaviour == behaviour)
+        good = count - wrong[behaviour.name]
+        verdict = "ok" if good == count else "MISMATCH"
+        lines.append(
+            f"  {behaviour.name:<32}{count:>10}  {behaviour.outcome:<24}{behaviour.calls:>5}  {good}/{count} {verdict}"
+        )
+    return "\n".join(lines)
+
+
+# -- the demo ---------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=50, help="how many scripted recipients (default 50)")
+    parser.add_argument(
+        "--time-scale", type=float, default=0.25, help="the emulator's --time-scale (default 0.25: about a minute)"
+    )
+    parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds (default 300)")
+    parser.add_argument("--verbose", action="store_true", help="show the output of Azurite, the emulator and the app")
+    return parser.parse_args(argv)
+
+
+def run_demo(args: argparse.Namespace, workdir: Path) -> int:
+    recipients = scripted_recipients(args.recipients)
+    recipients_file, plan_file = workdir / "recipients.csv", workdir / "plan.json"
+    recipients_file.write_text(recipients_csv(recipients))
+    plan_file.write_text(_json(PLAN))
+    csv_file, html_file = workdir / "calls.csv", workdir / "report.html"
+
+    print(f"Starting the local stack on free ports (emulator time scale {args.time_scale:g})...", flush=True)
+    with local_stack(time_scale=args.time_scale, verbose=args.verbose, workdir=workdir) as stack:
+        print(f"  app {stack.app_url} · ACS emulator {stack.emulator_url} · Azurite in memory\n")
+        for recipient in recipients:
+            stack.emulator("PUT", f"/callees/{recipient.phone_number}", json=recipient.behaviour.script)
+        counts = Counter(r.behaviour.name for r in recipients)
+        print(f"Scripted {len(recipients)} recipients on the emulator:")
+        print("".join(f"  {count:>3}  {name}\n" for name, count in counts.items()))
+        print(f"Wrote {recipients_file}\n      {plan_file}\n")
+
+        campaign_id = f"demo-{uuid.uuid4().hex[:8]}"
+        submit = submit_command(recipients_file, plan_file, stack.app_url, campaign_id)
+        started = time.monotonic()
+        code = _run_cli(submit, stack, args.timeout)
+        if code != 0:
+            print(f"\ndemo: the CLI exited with code {code}", file=sys.stderr)
+            return 1
+        print(f"\n(the campaign took {time.monotonic() - started:.0f}s)\n")
+        if _run_cli(report_command(stack.app_url, campaign_id, csv_file, html_file), stack, 60) != 0:
+            print("\ndemo: downloading the report failed", file=sys.stderr)
+            return 1
+
+        calls = emulated_calls(stack, (r.phone_number for r in recipients))
+        stats = stack.emulator("GET", "/stats").json()
+        problems = check_outcomes(recipients, csv_file.read_text(encoding="utf-8"), calls)
+
+    print(f"\nReport:    {html_file}\nCalls CSV: {csv_file}\n")
+    print(f"Every recipient against its script ({len(calls)} calls on the emulator):")
+    print(behaviour_table(recipients, problems))
+    cap_lines = check_caps(calls, stats)
+    print("\n".join(["", "Caps:", *cap_lines]))
+    for problem in problems:
+        print(f"  {problem.phone_number} ({problem.behaviour}): expected {problem.expected}, got {problem.got}")
+    if problems or any("OVER" in line for line in cap_lines):
+        print("\ndemo: FAILED: the campaign did not do what the scripts say", file=sys.stderr)
+        return 1
+    print("\nAll recipients ended as scripted, within the caps.")
+    return 0
+
+
+def _run_cli(arguments: list[str], stack: LocalStack, timeout: float) -> int:
+    """Show the command as typed, run it with this Python (output straight to the terminal), stop it by PID."""
+    print(f"$ {as_typed(arguments)}\n", flush=True)
+    process = subprocess.Popen([sys.executable, *arguments], cwd=ROOT, start_new_session=True)  # noqa: S603
+    try:
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            stack.check_running()
+            if time.monotonic() > deadline:
+                print(f"\ndemo: gave up after {timeout:.0f}s", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        return process.returncode
+    finally:
+        Child("callctl", process).stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="callctl-demo-"))  # kept afterwards: it holds the report
+        return run_demo(args, workdir)
+    except KeyboardInterrupt:
+        print("\ndemo: interrupted; everything it started has been stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, requests.RequestException) as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 1
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
