@@ -215,16 +215,21 @@ def _apply_play(leg: CallLeg, event: AcsEvent, time: str, details: dict[str, Any
         operation.status = "running"
         return
     # As the 2021 service did, a cancelled play is "completed" with result 8508.
-    operation.status = "failed" if event.name == "PlayFailed" else "completed"
+    data = _finish_operation(leg, operation, "failed" if event.name == "PlayFailed" else "completed", event)
+    outcome.notifications.append(Notification.for_leg(leg.call_leg_id, PLAY_AUDIO_RESULT, "playAudio", data, event.id))
+
+
+def _finish_operation(leg: CallLeg, operation: Operation, status: str, event: AcsEvent) -> dict[str, Any]:
+    """Record an operation's result; returns the data of the event that tells the caller."""
+    operation.status = status
     operation.result = result_info(event.result)
-    data = {
+    return {
         "callLegId": leg.call_leg_id,
         "id": operation.id,
         "operationContext": operation.operation_context,
         "status": operation.status,
         "resultInfo": operation.result,
     }
-    outcome.notifications.append(Notification.for_leg(leg.call_leg_id, PLAY_AUDIO_RESULT, "playAudio", data, event.id))
 
 
 def _apply_tone(leg: CallLeg, event: AcsEvent, time: str, outcome: EventOutcome) -> None:
@@ -251,16 +256,8 @@ def _apply_participant_result(
     operation = leg.operations.get(event.operation_context or "")
     if operation is None or operation.status in _FINAL_STATUSES:
         return
-    operation.status = "completed" if succeeded else "failed"
-    operation.result = result_info(event.result)
-    data = {
-        "callLegId": leg.call_leg_id,
-        "id": operation.id,
-        "operationContext": operation.operation_context,
-        "status": operation.status,
-        "resultInfo": operation.result,
-        "participants": [participant_entry(participant)["identifier"]] if participant else [],
-    }
+    data = _finish_operation(leg, operation, "completed" if succeeded else "failed", event)
+    data["participants"] = [participant_entry(participant)["identifier"]] if participant else []
     event_type, suffix = (
         (INVITE_PARTICIPANT_RESULT, "inviteParticipantResult")
         if inviting
