@@ -398,7 +398,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=50, help="how many scripted recipients (default 50)")
     parser.add_argument(
-        "--time-scale", type=float, default=0.25, help="the emulator's --time-scale (default 0.25: about a minute)"
+        "--time-scale", type=float, default=0.2, help="the emulator's --time-scale (default 0.2: about a minute)"
     )
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds (default 300)")
     parser.add_argument("--verbose", action="store_true", help="show the output of Azurite, the emulator and the app")

@@ -26,7 +26,7 @@ BEHAVIOURS = {
     "unreachable": ({"answer": "unreachable"}, "unreachable", 1),
     "stays-silent": ({"answer": "answer"}, "answered-without-input", 1),
 }
-MAX_CONCURRENT, PER_CALLER_ID = 12, 5
+MAX_CONCURRENT, PER_CALLER_ID = 15, 6
 RETRY = {"maxAttempts": 3, "delaySeconds": 2, "retryOn": ["busy", "no-answer"]}
 
 

@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+import requests
 from azure.data.tables import TableServiceClient
 
 from shared.campaign_store import CampaignStore
@@ -73,6 +74,34 @@ def test_a_campaign_of_hundreds_ends_right_within_its_caps(stack, campaigns):
     calls = _check_campaign(stack, recipients, done, max_concurrent=MAX_CONCURRENT, per_caller_id=PER_CALLER_ID)
     assert peak_overlap(calls) >= 3  # the caps were actually exercised, not avoided
     assert {c["callerId"] for c in calls} == set(CALLER_IDS)  # calls spread over the pool
+    _check_reports(stack, campaign_id, recipients)
+
+
+def _check_reports(stack, campaign_id, recipients):
+    summary = requests.get(f"{stack.app_url}/campaigns/{campaign_id}", timeout=15).json()
+    assert summary["status"] == "completed"
+    assert summary["recipients"] == len(recipients)
+    assert summary["byOutcome"] == dict(Counter(r.expected_outcome for r in recipients))
+    assert summary["attempts"] == sum(r.expected_calls for r in recipients)
+    csv_rows = requests.get(f"{stack.app_url}/campaigns/{campaign_id}/calls.csv", timeout=15).text.strip().splitlines()
+    assert len(csv_rows) == len(recipients) + 1
+    page = requests.get(f"{stack.app_url}/campaigns/{campaign_id}/report.html", timeout=15)
+    assert page.headers["Content-Type"].startswith("text/html") and "<svg" in page.text
+
+
+@pytest.mark.timeout(200)
+def test_acs_throttling_slows_the_campaign_without_failing_anyone(stack, campaigns):
+    recipients = scripted_recipients(stack.emulator, 12)
+    stack.emulator.control(
+        "POST", "/faults", json={"operation": "createCall", "status": 429, "count": 12, "retryAfterSeconds": 1}
+    )
+    try:
+        campaign_id = stack.post("/campaigns", campaign_body(recipients, CALLER_IDS)).json()["campaignId"]
+        done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=150)
+    finally:
+        stack.emulator.control("DELETE", "/faults")
+
+    _check_campaign(stack, recipients, done, max_concurrent=MAX_CONCURRENT, per_caller_id=PER_CALLER_ID)
 
 
 @pytest.mark.timeout(300)

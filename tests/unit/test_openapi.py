@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import azure.functions as func
@@ -27,9 +28,15 @@ from shared.api_models import (
     parse_participant_id,
     parse_play_audio,
 )
+from shared.call_flow import ASK, drive_plan
 from shared.call_legs import CallLeg, Operation, apply_acs_event
 from shared.calls import CallService
+from shared.campaign_store import Campaign, CampaignExistsError, CampaignNotFoundError, Recipient
+from shared.campaigns import CampaignService, parse_campaign, parse_recipients, parse_recipients_csv
+from shared.fields import object_fields
 from shared.operations import accepted_operation
+from shared.outbox import Outbox
+from shared.plans import parse_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "openapi.json"
@@ -37,16 +44,33 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 ERROR_REF = "#/components/schemas/Error"
 LEG_ID = "7f3c2a9e-5b1d-4c8e-9a6f-2d4b8e1c0a35"
 FUNCTION_KEY_SCHEMES = {"functionKeyHeader", "functionKeyQuery"}
+JSON = "application/json"
+CSV = "text/csv"
 
-# The app's own validator for each operation's request body (operationId = the function's name).
-BODY_PARSERS: dict[str, Callable[[Any], object]] = {
-    "create_call": lambda body: parse_create_call(body, default_caller_id=None),
-    "play_audio": parse_play_audio,
-    "cancel_media_processing": parse_cancel_media,
-    "invite_participants": parse_invite_participants,
-    "acs_callback": lambda body: parse_callback_body(json.dumps(body).encode()),
+
+def _campaign_id(value: str) -> object:
+    """A campaign id as POST /campaigns checks it."""
+    return parse_campaign(
+        {"campaignId": value, "plan": {"prompt": {"text": "Hello."}}}, default_caller_id="+18005550100"
+    )
+
+
+# The app's own validator for each operation's request body, by (operationId = the function's name, media type);
+# each mirrors what the handler does with the body.
+BODY_PARSERS: dict[tuple[str, str], Callable[[Any], object]] = {
+    ("create_call", JSON): lambda body: parse_create_call(body, default_caller_id=None),
+    ("play_audio", JSON): parse_play_audio,
+    ("cancel_media_processing", JSON): parse_cancel_media,
+    ("invite_participants", JSON): parse_invite_participants,
+    ("acs_callback", JSON): lambda body: parse_callback_body(json.dumps(body).encode()),
+    ("create_campaign", JSON): lambda body: parse_campaign(body, default_caller_id=None),
+    ("add_recipients", JSON): lambda body: parse_recipients(object_fields(body).get("recipients")),
+    ("add_recipients", CSV): parse_recipients_csv,
 }
-PATH_PARAMETER_PARSERS: dict[str, Callable[[str], object]] = {"participantId": parse_participant_id}
+PATH_PARAMETER_PARSERS: dict[str, Callable[[str], object]] = {
+    "participantId": parse_participant_id,
+    "campaignId": _campaign_id,
+}
 
 # `ApiError(404, "CallNotFound", ...)` anywhere in the code the handlers run.
 _API_ERROR = re.compile(r"ApiError\(\s*(\d{3}),\s*\"(\w+)\"")
@@ -199,8 +223,8 @@ def operations_without_4xx_error(spec: dict[str, Any]) -> list[str]:
     ]
 
 
-def body_examples(spec: dict[str, Any], operation: dict[str, Any]) -> list[tuple[str, Any]]:
-    media = deref(spec, operation.get("requestBody", {})).get("content", {}).get("application/json", {})
+def body_examples(spec: dict[str, Any], operation: dict[str, Any], media_type: str = JSON) -> list[tuple[str, Any]]:
+    media = deref(spec, operation.get("requestBody", {})).get("content", {}).get(media_type, {})
     examples = [("example", media["example"])] if "example" in media else []
     for name, example in media.get("examples", {}).items():
         examples.append((name, deref(spec, example)["value"]))
@@ -212,18 +236,18 @@ def rejected_examples(spec: dict[str, Any]) -> list[str]:
     problems = []
     for path, method, item, operation in iter_operations(spec):
         name = operation.get("operationId", f"{method} {path}")
-        if "requestBody" in operation:
-            parser = BODY_PARSERS.get(name)
-            examples = body_examples(spec, operation)
+        for media_type in deref(spec, operation.get("requestBody", {})).get("content", {}):
+            parser = BODY_PARSERS.get((name, media_type))
+            examples = body_examples(spec, operation, media_type)
             if parser is None:
-                problems.append(f"{name}: has a request body but the test knows no validator for it")
+                problems.append(f"{name}: has a {media_type} request body but the test knows no validator for it")
             elif not examples:
-                problems.append(f"{name}: the request body has no example")
+                problems.append(f"{name}: the {media_type} request body has no example")
             for label, example in examples if parser else []:
                 try:
                     parser(example)
                 except ValueError as error:  # ValidationError, InvalidCallbackBodyError
-                    problems.append(f"{name}: example {label!r} is refused: {error}")
+                    problems.append(f"{name}: {media_type} example {label!r} is refused: {error}")
         for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
             parameter = deref(spec, parameter)
             check = PATH_PARAMETER_PARSERS.get(parameter["name"])
@@ -272,6 +296,8 @@ def schema_problems(spec: dict[str, Any], schema: Any, value: Any, where: str = 
             problems.append(f"{where}: {value!r} does not match {schema['pattern']}")
     if isinstance(value, (int, float)) and value < schema.get("minimum", value):
         problems.append(f"{where}: {value} is below the minimum")
+    if isinstance(value, (int, float)) and value > schema.get("maximum", value):
+        problems.append(f"{where}: {value} is above the maximum")
     if isinstance(value, list):
         if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
             problems.append(f"{where}: {len(value)} items is out of bounds")
@@ -282,11 +308,48 @@ def schema_problems(spec: dict[str, Any], schema: Any, value: Any, where: str = 
             if key not in value:
                 problems.append(f"{where}: {key!r} is required")
         properties = schema.get("properties", {})
+        additional = schema.get("additionalProperties", True)
         for key, item in value.items():
             if key in properties:
                 problems += schema_problems(spec, properties[key], item, f"{where}.{key}")
-            elif schema.get("additionalProperties") is False:
+            elif additional is False:
                 problems.append(f"{where}: {key!r} is not allowed")
+            elif isinstance(additional, dict):
+                problems += schema_problems(spec, additional, item, f"{where}.{key}")
+    return problems
+
+
+def undocumented_properties(spec: dict[str, Any], schema: Any, value: Any, where: str = "$") -> list[str]:
+    """Keys of `value` that its schema does not name (where the schema lists properties and allows no others):
+    what the code writes must be documented, not merely not contradicted."""
+    schema = deref(spec, schema)
+    parts = [schema, *(deref(spec, part) for part in schema.get("allOf", []))]
+    parts += [
+        deref(spec, part)
+        for keyword in ("oneOf", "anyOf")
+        for part in schema.get(keyword, [])
+        if not schema_problems(spec, part, value)
+    ]
+    problems: list[str] = []
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            for part in parts:
+                if "items" in part:
+                    problems += undocumented_properties(spec, part["items"], item, f"{where}[{index}]")
+    if not isinstance(value, dict):
+        return problems
+    properties = {name: sub for part in parts for name, sub in part.get("properties", {}).items()}
+    additional = [
+        part["additionalProperties"] for part in parts if part.get("additionalProperties", False) is not False
+    ]
+    for key, item in value.items():
+        if key in properties:
+            problems += undocumented_properties(spec, properties[key], item, f"{where}.{key}")
+        elif additional:
+            if isinstance(additional[0], dict):
+                problems += undocumented_properties(spec, additional[0], item, f"{where}.{key}")
+        elif properties:
+            problems.append(f"{where}: {key!r} is not documented")
     return problems
 
 
@@ -302,10 +365,10 @@ def examples_against_schemas(spec: dict[str, Any]) -> list[str]:
     """Every request, response and event example must fit the schema it illustrates."""
     problems = []
     for path, method, _, operation in iter_operations(spec):
-        for label, example in body_examples(spec, operation):
-            media = deref(spec, operation["requestBody"])["content"]["application/json"]
-            example = with_schema_spelling(spec, media["schema"], example)
-            problems += schema_problems(spec, media["schema"], example, f"{method} {path} body {label}")
+        for media_type, media in deref(spec, operation.get("requestBody", {})).get("content", {}).items():
+            for label, example in body_examples(spec, operation, media_type):
+                example = with_schema_spelling(spec, media["schema"], example)
+                problems += schema_problems(spec, media["schema"], example, f"{method} {path} body {label}")
         for status, response in operation.get("responses", {}).items():
             for media in deref(spec, response).get("content", {}).values():
                 found = [media["example"]] if "example" in media else []
@@ -331,6 +394,38 @@ def security_problems(spec: dict[str, Any], functions_by_op: dict[tuple[str, str
             problems.append(f"{key}: the route is anonymous but the spec asks for a function key")
         if not anonymous and not FUNCTION_KEY_SCHEMES <= schemes:
             problems.append(f"{key}: the route needs a function key but the spec does not say so")
+    return problems
+
+
+def answer_problems(spec: dict[str, Any], operation_id: str, response: func.HttpResponse) -> list[str]:
+    """An answer of the app against the operation's documented response for its status: media type, headers,
+    body schema, and for an error the code among that response's examples."""
+    operation = next(op for _, _, _, op in iter_operations(spec) if op.get("operationId") == operation_id)
+    where = f"{operation_id} {response.status_code}"
+    documented = operation.get("responses", {}).get(str(response.status_code))
+    if documented is None:
+        return [f"{where}: the status is not documented"]
+    documented = deref(spec, documented)
+    body = response.get_body()
+    problems = [
+        f"{where}: header {name} is documented but not sent"
+        for name in documented.get("headers", {})
+        if name not in response.headers
+    ]
+    content = documented.get("content", {})
+    if not content:
+        return problems + ([f"{where}: answers a body but documents none"] if body else [])
+    media = content.get(response.mimetype)
+    if media is None:
+        return [*problems, f"{where}: {response.mimetype} is not documented"]
+    if response.mimetype != JSON:
+        return problems + schema_problems(spec, media["schema"], body.decode("utf-8"), where)
+    value = json.loads(body)
+    problems += schema_problems(spec, media["schema"], value, where)
+    problems += undocumented_properties(spec, media["schema"], value, where)
+    codes = [deref(spec, example)["value"]["code"] for example in media.get("examples", {}).values()]
+    if media["schema"].get("$ref") == ERROR_REF and value.get("code") not in codes:
+        problems.append(f"{where}: code {value.get('code')!r} is not among the documented {codes}")
     return problems
 
 
@@ -483,11 +578,90 @@ def test_an_example_the_app_refuses_is_caught(spec):
     assert "alternateCallerId" in problems[0] and "audioFileUri" in problems[1] and "participantId" in problems[2]
 
 
+def test_a_campaign_example_the_app_refuses_is_caught(spec):
+    broken = copy.deepcopy(spec)
+    create = broken["paths"]["/campaigns"]["post"]["requestBody"]["content"][JSON]["examples"]
+    create["reminders"]["value"]["plan"]["collect"]["declineKey"] = "1"  # the same key as confirmKey
+    upload = broken["paths"]["/campaigns/{campaignId}/recipients"]["post"]["requestBody"]["content"]
+    upload[CSV]["examples"]["recipients"]["value"] = "number\r\n+14255550103\r\n"  # no phoneNumber column
+    upload["application/xml"] = {"schema": {"type": "string"}, "example": "<recipients/>"}
+    problems = rejected_examples(broken)
+    assert len(problems) == 3, problems
+    assert "plan.collect" in problems[0] and "phoneNumber column" in problems[1] and "application/xml" in problems[2]
+
+    broken = copy.deepcopy(spec)
+    broken["components"]["parameters"]["campaignId"]["example"] = "spring/2026"
+    problems = rejected_examples(broken)
+    assert len(problems) == 5 and all("campaignId='spring/2026' is refused" in p for p in problems), problems
+
+
 def test_an_example_that_does_not_fit_its_schema_is_caught(spec):
     broken = copy.deepcopy(spec)
     media = broken["paths"]["/calls"]["post"]["responses"]["200"]["content"]["application/json"]
     media["example"] = {"callLegID": "x"}
     assert examples_against_schemas(broken) == ["post /calls 200: 'callLegId' is required"]
+
+
+def test_a_value_above_its_maximum_or_a_wrong_map_value_is_caught(spec):
+    summary = copy.deepcopy(spec["paths"]["/campaigns/{campaignId}"]["get"]["responses"]["200"]["content"][JSON])
+    summary["example"]["byOutcome"]["confirmed"] = "one"
+    summary["example"]["settings"]["retry"]["maxAttempts"] = 11
+    assert schema_problems(spec, summary["schema"], summary["example"]) == [
+        "$.byOutcome.confirmed: 'one' is not of type integer",
+        "$.settings.retry.maxAttempts: 11 is above the maximum",
+    ]
+
+
+def test_an_undocumented_property_is_caught(spec):
+    leg = {"$ref": "#/components/schemas/CallLeg"}
+    snake_case_plan = {"plan": {"prompt": {"text": "Hello.", "audio_file_uri": None}, "collect": {"confirm_key": "1"}}}
+    assert undocumented_properties(spec, leg, snake_case_plan) == [
+        "$.plan.prompt: 'audio_file_uri' is not documented",
+        "$.plan.collect: 'confirm_key' is not documented",
+    ]
+    event = {"$ref": "#/components/schemas/CallLegStateChangedEvent"}
+    assert undocumented_properties(spec, event, {"data": {"callState": "terminated", "result": "confirmed"}}) == [
+        "$.data: 'result' is not documented"
+    ]
+    summary = {"$ref": "#/components/schemas/CampaignSummary"}
+    assert undocumented_properties(spec, summary, {"byOutcome": {"anything": 1}, "timings": {"slowest": 1}}) == [
+        "$.timings: 'slowest' is not documented"
+    ]
+
+
+def test_an_answer_unlike_its_documentation_is_caught(spec):
+    def answer(status: int, body: str, mimetype: str = JSON, **headers: str) -> func.HttpResponse:
+        return func.HttpResponse(body, status_code=status, mimetype=mimetype, headers=headers)
+
+    cancelled = json.dumps({"campaignId": "spring", "status": "cancelled"})
+    assert answer_problems(spec, "cancel_campaign", answer(202, cancelled)) == []
+    assert answer_problems(spec, "cancel_campaign", answer(200, cancelled)) == [
+        "cancel_campaign 200: the status is not documented"
+    ]
+    assert answer_problems(spec, "cancel_campaign", answer(202, cancelled, "text/plain")) == [
+        "cancel_campaign 202: text/plain is not documented"
+    ]
+    assert answer_problems(
+        spec, "cancel_campaign", answer(202, json.dumps({"campaignId": "spring", "status": "active"}))
+    ) == ["cancel_campaign 202.status: 'active' is not one of ['cancelled']"]
+    extra = json.dumps({"campaignId": "spring", "status": "cancelled", "cancelledAt": "2026-03-02T14:00:00Z"})
+    assert answer_problems(spec, "cancel_campaign", answer(202, extra)) == [
+        "cancel_campaign 202: 'cancelledAt' is not documented"
+    ]
+    wrong_code = json.dumps({"code": "CallNotFound", "message": "No call leg with id 'x'."})
+    assert answer_problems(spec, "get_campaign", answer(404, wrong_code)) == [
+        "get_campaign 404: code 'CallNotFound' is not among the documented ['CampaignNotFound']"
+    ]
+    csv_headers = {
+        "Content-Disposition": "attachment",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    assert answer_problems(spec, "campaign_calls_csv", answer(200, "phoneNumber\r\n", CSV, **csv_headers)) == []
+    del csv_headers["Content-Disposition"]
+    assert answer_problems(spec, "campaign_calls_csv", answer(200, "phoneNumber\r\n", CSV, **csv_headers)) == [
+        "campaign_calls_csv 200: header Content-Disposition is documented but not sent"
+    ]
 
 
 def test_a_function_key_on_the_anonymous_callback_is_caught(spec, functions):
@@ -527,26 +701,29 @@ def _event(name: str, data: dict[str, Any], *, context: str | None = None, resul
 
 
 def produced_events() -> list[dict[str, Any]]:
-    """One CloudEvent of each kind, made by the code that makes them for subscribers."""
+    """One CloudEvent of each kind, made by the code that makes them for subscribers (the plan first, as
+    CallService.apply_callback_event does, so the final state event carries the call's outcome)."""
     now = "2021-05-05T20:08:41+00:00"
     operations = {
         "play": Operation(id="play", kind="playAudio", operation_context="ctx"),
         "invite": Operation(id="invite", kind="inviteParticipant", participant="8:acs:agent"),
         "remove": Operation(id="remove", kind="removeParticipant", participant="8:acs:agent"),
     }
-    leg = _leg(operations=operations)
+    leg = _leg(operations=operations, plan=parse_plan({"prompt": {"text": "Press 1."}, "collect": {}}).to_dict())
     roster = {"sequenceNumber": 1, "participants": [{"identifier": {"rawId": "4:+14255550123"}}]}
     steps = [
         _event("CallConnected", {"serverCallId": "server-call"}),
         _event("ParticipantsUpdated", roster),
         _event("ContinuousDtmfRecognitionToneReceived", {"tone": "one", "sequenceId": 1}),
         _event("PlayCompleted", {}, context="play", result=True),
+        _event("RecognizeCompleted", {"dtmfResult": {"tones": ["one"]}}, context=ASK, result=True),
         _event("AddParticipantSucceeded", {"participant": {"rawId": "8:acs:agent"}}, context="invite", result=True),
         _event("RemoveParticipantFailed", {"participant": {"rawId": "8:acs:agent"}}, context="remove", result=True),
         _event("CallDisconnected", {}, result=True),
     ]
     events = []
     for step in steps:
+        drive_plan(leg, step, now)
         events += [n.to_cloud_event() for n in apply_acs_event(leg, step, now).notifications]
     return events
 
@@ -557,21 +734,46 @@ def test_the_events_the_code_sends_fit_their_schemas(spec):
     assert sorted(set(names)) == sorted(spec["x-webhooks"])  # every documented event, and no other
     for name, event in zip(names, events, strict=True):
         assert schema_problems(spec, {"$ref": f"#/components/schemas/{name}Event"}, event, name) == []
+        assert undocumented_properties(spec, {"$ref": f"#/components/schemas/{name}Event"}, event, name) == []
+    assert events[-1]["data"]["callState"] == "terminated" and events[-1]["data"]["outcome"] == "confirmed"
+
+
+def _no_queue(queue_name: str) -> Any:
+    raise AssertionError(f"nothing should be queued here (asked for queue {queue_name!r})")
 
 
 def test_the_answers_the_code_writes_fit_their_schemas(spec):
+    plan = spec["components"]["schemas"]["CallPlan"]["example"]  # prompt, collect, escalation and goodbye
+    legs = {
+        "plain": _leg(operations={"op": Operation(id="op", kind="removeParticipant", participant="8:acs:agent")}),
+        "campaign": _leg(
+            plan=parse_plan(plan).to_dict(),
+            end_reason={"event": "CallDisconnected", "code": 0},
+            answered_at="2021-05-05T20:08:40+00:00",
+            outcome="confirmed",
+            outcome_code={"code": 200, "subCode": 8531, "message": "Action completed, max digits received."},
+            digits="1",
+            campaign_id="spring-reminders",
+            attempt=2,
+        ),
+    }
+
     class Store:
         def get(self, call_leg_id: str) -> CallLeg:
-            operation = Operation(id="op", kind="removeParticipant", participant="8:acs:agent")
-            return _leg(operations={"op": operation}, end_reason={"event": "CallDisconnected", "code": 0})
+            return legs[call_leg_id]
 
         def timeline(self, call_leg_id: str) -> list[dict[str, Any]]:
             return [{"time": "2021-05-05T20:08:38.120512+00:00", "type": "callRequested", "targets": []}]
 
-    described = CallService(store=Store(), acs=None, deliverer=None, callback_base_url="https://x").describe(LEG_ID)
+    service = CallService(store=Store(), acs=None, outbox=Outbox(_no_queue), callback_base_url="https://x")
     schemas = "#/components/schemas/"
-    assert schema_problems(spec, {"$ref": schemas + "CallLeg"}, described) == []
-    assert set(described) == set(spec["components"]["schemas"]["CallLeg"]["properties"])
+    for name in legs:
+        described = service.describe(name)
+        assert schema_problems(spec, {"$ref": schemas + "CallLeg"}, described) == [], name
+        assert undocumented_properties(spec, {"$ref": schemas + "CallLeg"}, described) == [], name
+        assert set(described) == set(spec["components"]["schemas"]["CallLeg"]["properties"])
+    assert described["plan"]["escalation"]["participant"] == "4:+14255550100"  # stored as a raw id
+    assert parse_plan(described["plan"]).to_dict() == described["plan"]  # shown as a request would send it
 
     accepted = accepted_operation(Operation(id="op", kind="playAudio"))
     assert schema_problems(spec, {"$ref": schemas + "Operation"}, accepted) == []
@@ -579,3 +781,128 @@ def test_the_answers_the_code_writes_fit_their_schemas(spec):
     error = json.loads(call_not_found(LEG_ID).to_response().get_body())
     assert schema_problems(spec, {"$ref": schemas + "Error"}, error) == []
     assert schema_problems(spec, {"$ref": schemas + "Error"}, {"code": "X"}) == ["$: 'message' is required"]
+
+
+class CampaignTables:
+    """Campaigns and recipients in memory, with CampaignStore's answers."""
+
+    def __init__(self) -> None:
+        self.campaigns: dict[str, Campaign] = {}
+        self.recipients: dict[str, list[Recipient]] = {}
+
+    def create_campaign(self, campaign: Campaign) -> Campaign:
+        if campaign.campaign_id in self.campaigns:
+            raise CampaignExistsError(campaign.campaign_id)
+        self.campaigns[campaign.campaign_id] = campaign
+        return campaign
+
+    def get_campaign(self, campaign_id: str) -> Campaign:
+        if campaign_id not in self.campaigns:
+            raise CampaignNotFoundError(campaign_id)
+        return copy.deepcopy(self.campaigns[campaign_id])
+
+    def cancel_campaign(self, campaign_id: str, now: str) -> Campaign:
+        campaign = self.get_campaign(campaign_id)
+        campaign.status, campaign.cancelled_at = "cancelled", now
+        self.campaigns[campaign_id] = campaign
+        return campaign
+
+    def list_recipients(self, campaign_id: str) -> list[Recipient]:
+        return list(self.recipients.get(campaign_id, []))
+
+
+class Queue:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def create_queue(self) -> None:
+        pass
+
+    def send_message(self, text: str, visibility_timeout: int | None = None) -> None:
+        self.messages.append(text)
+
+
+def test_the_campaign_answers_fit_their_schemas(spec, functions, monkeypatch):
+    """The campaign routes' real handlers, on campaigns kept in memory, answer as documented."""
+    tables, queue = CampaignTables(), Queue()
+    service = CampaignService(campaigns=tables, calls=None, legs=None, pacer=None, outbox=Outbox(lambda _: queue))
+    handlers = {f.get_function_name(): f.get_user_function() for f in functions}
+    for name in (
+        "create_campaign",
+        "add_recipients",
+        "cancel_campaign",
+        "get_campaign",
+        "campaign_calls_csv",
+        "campaign_report",
+    ):
+        module = sys.modules[handlers[name].__module__]
+        for attribute, fake in (
+            ("get_campaign_service", lambda: service),
+            ("get_campaign_store", lambda: tables),
+            ("get_settings", lambda: SimpleNamespace(default_caller_id=None)),
+        ):
+            if hasattr(module, attribute):
+                monkeypatch.setattr(module, attribute, fake)
+
+    def call(name: str, campaign_id: str | None = None, body: Any = None, content_type: str = JSON) -> Any:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode() if body is not None else b""
+        request = func.HttpRequest(
+            method="GET" if name.startswith(("get_", "campaign_")) else "POST",
+            url="http://localhost/campaigns",
+            headers={"Content-Type": content_type},
+            route_params={"campaignId": campaign_id} if campaign_id else {},
+            body=data,
+        )
+        response = handlers[name](request)
+        assert answer_problems(spec, name, response) == [], (name, response.get_body()[:300])
+        return response
+
+    create = spec["paths"]["/campaigns"]["post"]["requestBody"]["content"][JSON]["examples"]
+    reminders = create["reminders"]["value"]
+    assert call("create_campaign", body=reminders).status_code == 201
+    assert json.loads(call("create_campaign", body=reminders).get_body())["code"] == "CampaignExists"
+    minimal = json.loads(call("create_campaign", body=create["minimal"]["value"]).get_body())["campaignId"]
+    upload = spec["paths"]["/campaigns/{campaignId}/recipients"]["post"]["requestBody"]["content"]
+    for media_type in (JSON, CSV):
+        for example in upload[media_type]["examples"].values():
+            assert call("add_recipients", "spring-reminders", example["value"], media_type).status_code == 202
+    assert len(queue.messages) == 3  # one chunk of recipients per request
+    assert (
+        call("add_recipients", "no-such-campaign", upload[JSON]["examples"]["recipients"]["value"]).status_code == 404
+    )
+
+    at = "2026-03-02T14:00:{:02d}+00:00".format
+    tables.recipients["spring-reminders"] = [
+        Recipient(
+            "spring-reminders",
+            "+14255550101",
+            status="done",
+            attempts=1,
+            outcome="confirmed",
+            outcome_code={"code": 200, "subCode": 0, "message": "ok"},
+            call_leg_id=LEG_ID,
+            digits="1",
+            first_call_at=at(2),
+            last_call_at=at(2),
+            answered_at=at(9),
+            ended_at=at(31),
+            duration_seconds=22.0,
+        ),
+        Recipient(
+            "spring-reminders", "+14255550102", status="waiting", attempts=1, outcome="busy", first_call_at=at(3)
+        ),
+        Recipient("spring-reminders", "=cmd|' /C calc'!A0", status="done", attempts=2, outcome="no-answer"),
+        Recipient("spring-reminders", "+14255550104"),
+    ]
+    for campaign_id in ("spring-reminders", minimal):
+        summary = json.loads(call("get_campaign", campaign_id).get_body())
+        assert set(summary) == set(spec["components"]["schemas"]["CampaignSummary"]["properties"])
+        assert set(summary["settings"]) <= set(spec["components"]["schemas"]["CampaignSettings"]["properties"])
+        call("campaign_calls_csv", campaign_id)
+        call("campaign_report", campaign_id)
+    assert summary["timings"]["firstCallAt"] is None  # the minimal campaign has no recipients yet
+    assert json.loads(call("cancel_campaign", "spring-reminders").get_body())["status"] == "cancelled"
+    assert json.loads(call("get_campaign", "spring-reminders").get_body())["status"] == "cancelled"
+    for name in ("cancel_campaign", "get_campaign", "campaign_calls_csv", "campaign_report"):
+        for unknown in ("no-such-campaign", "not a campaign id"):
+            assert call(name, unknown).status_code == 404

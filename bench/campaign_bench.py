@@ -1,0 +1,300 @@
+"""`make bench`: how well a campaign keeps its concurrency cap busy, on the local stack (see bench/README.md).
+
+A baseline campaign (a few times the cap) and then the main campaign (1,000 recipients by default) call numbers
+the emulator answers at once; the plan plays one short prompt and hangs up. From the emulator's call history
+(each call's [createdAt, endedAt]) the bench computes the peak and the time-weighted mean concurrency against
+the cap, and the campaign's time against the ideal: calls x mean call length ÷ cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from callctl.api import ApiError, CampaignApi
+from callctl.recipients import Recipient, chunks, to_csv
+from devstack.demo import EmulatedCall, LocalStack, emulated_calls, local_stack, peak_overlap
+
+PLAN = {"prompt": {"text": "This is a short test call. Goodbye."}}
+UPLOAD_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    recipients: int
+    baseline_recipients: int
+    cap: int
+    per_caller_id: int
+    caller_ids: tuple[str, ...]
+    calls_per_second: float
+    time_scale: float
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Run:
+    """One campaign: what was asked for, what the app reported, and every call the emulator saw."""
+
+    label: str
+    recipients: int
+    cap: int
+    submitted_at: datetime
+    wall_seconds: float  # submit → the API reports the campaign completed (polled every 0.25 s)
+    calls: list[EmulatedCall]
+    stats: dict[str, Any]
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+# -- the numbers ------------------------------------------------------------------------------------------------
+
+
+def span(calls: Sequence[EmulatedCall]) -> tuple[datetime, datetime]:
+    """From the first call's creation to the last call's end."""
+    return min(c.created_at for c in calls), max(c.ended_at or c.created_at for c in calls)
+
+
+def busy_seconds(calls: Iterable[EmulatedCall]) -> float:
+    """Call-seconds: the sum of every call's length (what `cap` lines could carry in `busy ÷ cap` seconds)."""
+    return sum(c.seconds for c in calls)
+
+
+def mean_concurrency(calls: Sequence[EmulatedCall]) -> float:
+    """Calls live on average over the span, time-weighted: call-seconds ÷ span seconds."""
+    start, end = span(calls)
+    seconds = (end - start).total_seconds()
+    return busy_seconds(calls) / seconds if seconds > 0 else float(len(calls))
+
+
+def share_of_time_at(calls: Sequence[EmulatedCall], level: int) -> float:
+    """The share of the span during which at least `level` calls were live."""
+    start, end = span(calls)
+    total = (end - start).total_seconds()
+    if total <= 0:
+        return 0.0
+    changes = sorted([(c.created_at, 1) for c in calls] + [(c.ended_at or end, -1) for c in calls])
+    live, at_level, previous = 0, 0.0, start
+    for moment, change in changes:
+        if live >= level:
+            at_level += (moment - previous).total_seconds()
+        live, previous = live + change, moment
+    return at_level / total
+
+
+@dataclass(frozen=True)
+class Metrics:
+    cap: int
+    calls: int
+    mean_call_seconds: float
+    peak: int  # from the call log
+    stats_peak: int  # /emulator/stats peakConcurrentCalls
+    stats_peak_per_caller_id: int  # the highest of /emulator/stats peakConcurrentCallsByCallerId
+    mean_concurrency: float
+    time_at_cap: float  # share of the span with `cap` calls live
+    span_seconds: float
+    ideal_seconds: float  # calls x mean call length ÷ cap
+    wall_seconds: float
+    first_call_after_seconds: float  # submit → the first call reached the emulator
+    calls_per_second: float  # over the span
+    ideal_calls_per_second: float  # cap ÷ mean call length
+
+    @property
+    def utilisation(self) -> float:
+        """The time-weighted mean concurrency as a share of the cap."""
+        return self.mean_concurrency / self.cap
+
+    @property
+    def within_cap(self) -> bool:
+        return max(self.peak, self.stats_peak) <= self.cap
+
+
+def measure(run: Run) -> Metrics:
+    if not run.calls:
+        raise RuntimeError(f"{run.label}: the emulator saw no calls")
+    start, end = span(run.calls)
+    mean_call = busy_seconds(run.calls) / len(run.calls)
+    span_seconds = (end - start).total_seconds()
+    by_caller = run.stats.get("peakConcurrentCallsByCallerId") or {}
+    return Metrics(
+        cap=run.cap,
+        calls=len(run.calls),
+        mean_call_seconds=mean_call,
+        peak=peak_overlap(run.calls),
+        stats_peak=int(run.stats.get("peakConcurrentCalls", 0)),
+        stats_peak_per_caller_id=max(by_caller.values(), default=0),
+        mean_concurrency=mean_concurrency(run.calls),
+        time_at_cap=share_of_time_at(run.calls, run.cap),
+        span_seconds=span_seconds,
+        ideal_seconds=len(run.calls) * mean_call / run.cap,
+        wall_seconds=run.wall_seconds,
+        first_call_after_seconds=(start - run.submitted_at).total_seconds(),
+        calls_per_second=len(run.calls) / span_seconds if span_seconds > 0 else float("nan"),
+        ideal_calls_per_second=run.cap / mean_call if mean_call > 0 else float("nan"),
+    )
+
+
+def report(settings: Settings, runs: Sequence[Run]) -> tuple[str, bool]:
+    """The table of every run side by side, and whether every cap held."""
+    measured = [(run, measure(run)) for run in runs]
+    width = 16
+    lines = [
+        f"Campaign bench: cap {settings.cap} calls at once over {len(settings.caller_ids)} caller ids "
+        f"(≤ {settings.per_caller_id} each), ≤ {settings.calls_per_second:g} starts/s, "
+        f"emulator time scale {settings.time_scale:g}",
+        "",
+        f"{'':<44}" + "".join(f"{run.label:>{width}}" for run, _ in measured),
+    ]
+
+    def row(label: str, values: Iterable[str]) -> None:
+        lines.append(f"{label:<44}" + "".join(f"{value:>{width}}" for value in values))
+
+    row("recipients", (str(run.recipients) for run, _ in measured))
+    row("calls the emulator saw", (str(m.calls) for _, m in measured))
+    row("outcomes", (" ".join(f"{k} {v}" for k, v in run.outcomes.items()) for run, _ in measured))
+    row("mean call length (createdAt → endedAt)", (f"{m.mean_call_seconds:.2f}s" for _, m in measured))
+    lines.append("concurrency")
+    row("  peak, overlap of the call log / cap", (f"{m.peak} / {m.cap}" for _, m in measured))
+    row("  peak, /emulator/stats / cap", (f"{m.stats_peak} / {m.cap}" for _, m in measured))
+    row("  peak per caller id, stats / its cap", (f"{m.stats_peak_per_caller_id} / {settings.per_caller_id}"
+                                                   for _, m in measured))  # fmt: skip
+    row("  mean, time-weighted over the span", (f"{m.mean_concurrency:.1f}" for _, m in measured))
+    row("  mean as a share of the cap", (f"{m.utilisation:.0%}" for _, m in measured))
+    row("  share of the span at the cap", (f"{m.time_at_cap:.0%}" for _, m in measured))
+    lines.append("time")
+    row("  ideal: calls x mean length ÷ cap", (f"{m.ideal_seconds:.1f}s" for _, m in measured))
+    row("  span: first call created → last ended", (f"{m.span_seconds:.1f}s" for _, m in measured))
+    row("  submit → first call", (f"{m.first_call_after_seconds:.1f}s" for _, m in measured))
+    row("  total: submit → API says completed", (f"{m.wall_seconds:.1f}s" for _, m in measured))
+    row("  total ÷ ideal", (f"{m.wall_seconds / m.ideal_seconds:.2f}x" for _, m in measured))
+    lines.append("throughput")
+    row("  calls/s over the span", (f"{m.calls_per_second:.2f}" for _, m in measured))
+    row("  ideal calls/s (cap ÷ mean length)", (f"{m.ideal_calls_per_second:.2f}" for _, m in measured))
+    over = [run.label for run, m in measured if not m.within_cap or m.stats_peak_per_caller_id > settings.per_caller_id]
+    lines.append("")
+    lines.append(f"CAP EXCEEDED in: {', '.join(over)}" if over else "The caps held in every run.")
+    return "\n".join(lines), not over
+
+
+# -- running a campaign -----------------------------------------------------------------------------------------
+
+
+def run_campaign(stack: LocalStack, settings: Settings, label: str, count: int, series: int) -> Run:
+    """One campaign of `count` fresh numbers (`+1312<series><6 digits>`); the emulator's log is reset first."""
+    stack.emulator("POST", "/reset")
+    numbers = [f"+1312{series}{index:06d}" for index in range(count)]
+    api = CampaignApi(stack.app_url, None)
+    campaign_id = f"bench-{label}-{uuid.uuid4().hex[:8]}"
+    print(f"{label}: {count} recipients, campaign {campaign_id} ...", flush=True)
+    submitted_at, started = datetime.now(UTC), time.monotonic()
+    api.create_campaign(
+        {
+            "campaignId": campaign_id,
+            "name": f"bench {label}",
+            "plan": PLAN,
+            "callerIds": list(settings.caller_ids),
+            "pacing": {
+                "maxConcurrentCalls": settings.cap,
+                "maxConcurrentCallsPerCallerId": settings.per_caller_id,
+                "callsPerSecond": settings.calls_per_second,
+            },
+            "retry": {"maxAttempts": 1},
+        }
+    )
+    for part in chunks([Recipient(n) for n in numbers], UPLOAD_SIZE):
+        api.add_recipients_csv(campaign_id, to_csv(part))
+    summary = _wait_until_completed(api, stack, campaign_id, count, started + settings.timeout)
+    wall = time.monotonic() - started
+    calls = emulated_calls(stack, numbers)
+    stats = stack.emulator("GET", "/stats").json()
+    print(f"{label}: done in {wall:.1f}s, {len(calls)} calls", flush=True)
+    return Run(label, count, settings.cap, submitted_at, wall, calls, stats, dict(summary.get("byOutcome", {})))
+
+
+def _wait_until_completed(
+    api: CampaignApi, stack: LocalStack, campaign_id: str, count: int, deadline: float
+) -> dict[str, Any]:
+    shown = time.monotonic()
+    while True:
+        stack.check_running()
+        summary = api.summary(campaign_id)
+        if summary["status"] == "completed" and summary["recipients"] >= count:
+            return summary
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{campaign_id} did not complete in time: {summary['progress']}")
+        if time.monotonic() - shown >= 10:
+            progress = summary["progress"]
+            print(f"  {progress['done']}/{count} done, {progress['inProgress']} in progress", flush=True)
+            shown = time.monotonic()
+        time.sleep(0.25)
+
+
+# -- command line -----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser(prog="python -m bench.campaign_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=1000, help="the main campaign's size (default 1000)")
+    parser.add_argument("--cap", type=int, default=20, help="maxConcurrentCalls (default 20)")
+    parser.add_argument("--time-scale", type=float, default=0.5, help="the emulator's --time-scale (default 0.5)")
+    parser.add_argument(
+        "--baseline", type=int, default=None, metavar="N", help="baseline size (default 5 x cap; 0: none)"
+    )
+    parser.add_argument("--caller-ids", type=int, default=4, metavar="N", help="size of the caller id pool (4)")
+    parser.add_argument(
+        "--per-caller-id", type=int, default=None, help="maxConcurrentCallsPerCallerId (default: the cap, not binding)"
+    )
+    parser.add_argument(
+        "--calls-per-second", type=float, default=100.0, help="callsPerSecond (default 100, not binding)"
+    )
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per campaign before giving up (1800)")
+    args = parser.parse_args(argv)
+    if min(args.recipients, args.cap, args.caller_ids) < 1 or args.time_scale <= 0:
+        parser.error("--recipients, --cap and --caller-ids must be at least 1, --time-scale more than 0")
+    return Settings(
+        recipients=args.recipients,
+        baseline_recipients=5 * args.cap if args.baseline is None else args.baseline,
+        cap=args.cap,
+        per_caller_id=args.per_caller_id or args.cap,
+        caller_ids=tuple(f"+1800555{101 + i:04d}" for i in range(args.caller_ids)),
+        calls_per_second=args.calls_per_second,
+        time_scale=args.time_scale,
+        timeout=args.timeout,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_args(argv)
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    print(f"Starting the local stack on free ports (emulator time scale {settings.time_scale:g})...", flush=True)
+    try:
+        with local_stack(time_scale=settings.time_scale) as stack:
+            runs = []
+            if settings.baseline_recipients:
+                runs.append(run_campaign(stack, settings, "baseline", settings.baseline_recipients, series=6))
+            runs.append(run_campaign(stack, settings, "main", settings.recipients, series=7))
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; everything it started has been stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, ApiError, requests.RequestException) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    text, caps_held = report(settings, runs)
+    print()
+    print(text)
+    return 0 if caps_held else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The pure parts of `make demo` (devstack/demo.py) and `make bench` (bench/campaign_bench.py): the scripted
+recipients, the CLI command lines, the checks against the scripts, and the concurrency arithmetic."""
+
+import shlex
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bench.campaign_bench import Run, measure, mean_concurrency, share_of_time_at
+from bench.campaign_bench import parse_args as bench_args
+from callctl.cli import campaign_settings, read_plan
+from callctl.cli import parse_args as callctl_args
+from callctl.recipients import parse_recipients
+from devstack import demo
+from devstack.demo import BEHAVIOURS, EmulatedCall, check_caps, check_outcomes, peak_overlap, scripted_recipients
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def call(start: float, end: float | None, target: str = "+13125550100", caller_id: str = "+18005550101"):
+    return EmulatedCall(
+        target, caller_id, T0 + timedelta(seconds=start), None if end is None else T0 + timedelta(seconds=end)
+    )
+
+
+# -- the scripted recipients and the CLI commands ---------------------------------------------------------------
+
+
+def test_fifty_recipients_take_every_behaviour_in_turn_with_distinct_valid_numbers():
+    recipients = scripted_recipients(50)
+
+    assert len({r.phone_number for r in recipients}) == 50
+    assert [r.behaviour for r in recipients[:6]] == list(BEHAVIOURS)
+    assert {r.behaviour for r in recipients} == set(BEHAVIOURS)
+    parsed = parse_recipients(demo.recipients_csv(recipients))
+    assert [p.phone_number for p in parsed] == [r.phone_number for r in recipients]
+
+
+def test_the_submit_command_is_one_the_cli_accepts_with_the_demo_caps(tmp_path: Path):
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(demo._json(demo.PLAN))
+    argv = demo.submit_command(tmp_path / "r.csv", plan_file, "http://127.0.0.1:5000", "demo-1234")
+
+    args = callctl_args(argv[2:])  # after `-m callctl`
+    settings = campaign_settings(args, read_plan(plan_file))
+
+    assert argv[:2] == ["-m", "callctl"]
+    assert settings["campaignId"] == "demo-1234"
+    assert settings["callerIds"] == list(demo.CALLER_IDS)
+    assert settings["pacing"] == {
+        "maxConcurrentCalls": demo.MAX_CONCURRENT,
+        "maxConcurrentCallsPerCallerId": demo.PER_CALLER_ID,
+        "callsPerSecond": demo.CALLS_PER_SECOND,
+    }
+    assert settings["retry"] == {"maxAttempts": demo.MAX_ATTEMPTS, "delaySeconds": demo.RETRY_DELAY_SECONDS}
+    assert settings["plan"] == demo.PLAN
+    assert max(b.calls for b in BEHAVIOURS) == demo.MAX_ATTEMPTS  # "never answers" uses every attempt
+
+
+def test_the_command_shown_is_the_command_run():
+    argv = demo.report_command("http://127.0.0.1:5000", "demo-1", Path("/tmp/a b/calls.csv"), Path("/tmp/r.html"))
+
+    shown = demo.as_typed(argv)
+
+    assert shown.startswith("python -m callctl campaign report demo-1 \\\n")
+    assert shlex.split(shown.replace("\\\n", " ")) == ["python", *argv]
+
+
+# -- checking a finished campaign -------------------------------------------------------------------------------
+
+
+def _csv(rows: list[tuple[str, str, str, int]]) -> str:
+    lines = ["phoneNumber,status,outcome,attempts"]
+    lines += [f"{number},{status},{outcome},{attempts}" for number, status, outcome, attempts in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _as_scripted(recipients):
+    rows = [(r.phone_number, "done", r.behaviour.outcome, r.behaviour.calls) for r in recipients]
+    calls = [call(0, 1, r.phone_number) for r in recipients for _ in range(r.behaviour.calls)]
+    return rows, calls
+
+
+def test_a_campaign_that_did_what_the_scripts_say_has_no_mismatch():
+    recipients = scripted_recipients(12)
+    rows, calls = _as_scripted(recipients)
+
+    assert check_outcomes(recipients, _csv(rows), calls) == []
+
+
+def test_a_wrong_outcome_a_missing_row_and_an_extra_call_are_each_reported():
+    recipients = scripted_recipients(6)
+    rows, calls = _as_scripted(recipients)
+    rows[0] = (rows[0][0], "done", "declined", 1)  # confirms, recorded as declined
+    del rows[4]  # unreachable: not in the CSV
+    calls.append(call(5, 6, recipients[1].phone_number))  # declines: called twice, recorded once
+
+    problems = {p.phone_number: p for p in check_outcomes(recipients, _csv(rows), calls)}
+
+    assert set(problems) == {recipients[i].phone_number for i in (0, 1, 4)}
+    assert problems[recipients[0].phone_number].got == "done, declined, 1 call(s)"
+    assert problems[recipients[1].phone_number].got.endswith("but the emulator saw 2")
+    assert problems[recipients[4].phone_number].got == "not in calls.csv"
+
+
+def test_caps_are_checked_from_the_log_and_from_the_emulators_counters():
+    calls = [call(i, i + 10, caller_id=demo.CALLER_IDS[i % 3]) for i in range(demo.MAX_CONCURRENT)]
+    stats = {"peakConcurrentCalls": demo.MAX_CONCURRENT, "peakConcurrentCallsByCallerId": {demo.CALLER_IDS[0]: 2}}
+
+    assert not any("OVER" in line for line in check_caps(calls, stats))
+    over = check_caps([*calls, call(3, 4)], {**stats, "peakConcurrentCalls": demo.MAX_CONCURRENT + 1})
+    assert [line.split(":")[0].strip() for line in over if "OVER" in line] == [
+        "OVER peak concurrency all caller ids, from the call log",
+        "OVER peak concurrency all caller ids, /emulator/stats",
+    ]
+
+
+def test_history_rows_become_calls_without_the_raw_id_prefix():
+    row = {
+        "targets": ["4:+13125550100"],
+        "callerId": "+18005550101",
+        "createdAt": "2026-01-01T00:00:00+00:00",
+        "endedAt": "2026-01-01T00:00:02.500000+00:00",
+    }
+
+    parsed = EmulatedCall.from_history(row)
+
+    assert (parsed.target, parsed.caller_id, parsed.seconds) == ("+13125550100", "+18005550101", 2.5)
+    assert EmulatedCall.from_history({**row, "endedAt": None}).seconds == 0.0
+
+
+# -- concurrency arithmetic -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("intervals", "peak"),
+    [
+        ([], 0),
+        ([(0, 1), (1, 2), (2, 3)], 1),  # back to back: an end and a start at one instant do not overlap
+        ([(0, 3), (1, 2), (1.5, 4)], 3),
+        ([(0, None), (5, 6)], 2),  # a call that has not ended is live from its start on
+    ],
+)
+def test_peak_overlap(intervals, peak):
+    assert peak_overlap([call(start, end) for start, end in intervals]) == peak
+
+
+def test_mean_concurrency_is_call_seconds_over_the_span_and_time_at_a_level_is_a_share_of_it():
+    calls = [call(0, 4), call(0, 2), call(2, 4), call(6, 10)]  # 2 live for 4 s, none for 2 s, 1 for 4 s
+
+    assert mean_concurrency(calls) == pytest.approx(12 / 10)
+    assert share_of_time_at(calls, 2) == pytest.approx(0.4)
+    assert share_of_time_at(calls, 1) == pytest.approx(0.8)
+    assert share_of_time_at(calls, 3) == 0
+
+
+def test_a_run_that_keeps_the_cap_full_is_ideal():
+    cap, length = 4, 2.0
+    calls = [call(wave * length, (wave + 1) * length) for wave in range(5) for _ in range(cap)]
+    run = Run("main", 20, cap, T0 - timedelta(seconds=1), 12.0, calls, {"peakConcurrentCalls": cap})
+
+    metrics = measure(run)
+
+    assert (metrics.peak, metrics.within_cap) == (cap, True)
+    assert metrics.mean_call_seconds == length
+    assert metrics.ideal_seconds == metrics.span_seconds == 10.0
+    assert metrics.utilisation == pytest.approx(1.0)
+    assert metrics.time_at_cap == pytest.approx(1.0)
+    assert metrics.first_call_after_seconds == 1.0
+    assert metrics.calls_per_second == metrics.ideal_calls_per_second == 2.0
+
+
+def test_bench_defaults_are_a_thousand_recipients_a_cap_of_twenty_and_a_baseline_five_times_the_cap():
+    settings = bench_args([])
+
+    assert (settings.recipients, settings.cap, settings.baseline_recipients) == (1000, 20, 100)
+    assert settings.per_caller_id == 20 and len(settings.caller_ids) == 4
+    assert bench_args(["--cap", "7", "--baseline", "0"]).baseline_recipients == 0
