@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.campaign_bench import Run, measure, mean_concurrency, share_of_time_at
+from bench.campaign_bench import Run, mean_concurrency, measure, share_of_time_at
 from bench.campaign_bench import parse_args as bench_args
 from callctl.cli import campaign_settings, read_plan
 from callctl.cli import parse_args as callctl_args
@@ -32,7 +32,7 @@ def test_fifty_recipients_take_every_behaviour_in_turn_with_distinct_valid_numbe
 
     assert len({r.phone_number for r in recipients}) == 50
     assert [r.behaviour for r in recipients[:6]] == list(BEHAVIOURS)
-    assert {r.behaviour for r in recipients} == set(BEHAVIOURS)
+    assert {r.behaviour.name for r in recipients} == {b.name for b in BEHAVIOURS}
     parsed = parse_recipients(demo.recipients_csv(recipients))
     assert [p.phone_number for p in parsed] == [r.phone_number for r in recipients]
 
@@ -109,7 +109,7 @@ def test_caps_are_checked_from_the_log_and_from_the_emulators_counters():
     stats = {"peakConcurrentCalls": demo.MAX_CONCURRENT, "peakConcurrentCallsByCallerId": {demo.CALLER_IDS[0]: 2}}
 
     assert not any("OVER" in line for line in check_caps(calls, stats))
-    over = check_caps([*calls, call(3, 4)], {**stats, "peakConcurrentCalls": demo.MAX_CONCURRENT + 1})
+    over = check_caps([*calls, call(5.5, 6)], {**stats, "peakConcurrentCalls": demo.MAX_CONCURRENT + 1})
     assert [line.split(":")[0].strip() for line in over if "OVER" in line] == [
         "OVER peak concurrency all caller ids, from the call log",
         "OVER peak concurrency all caller ids, /emulator/stats",

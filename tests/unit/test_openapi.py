@@ -28,9 +28,10 @@ from shared.api_models import (
     parse_participant_id,
     parse_play_audio,
 )
-from shared.call_flow import ASK, drive_plan
+from shared.call_flow import ASK, THROTTLED, drive_plan
 from shared.call_legs import CallLeg, Operation, apply_acs_event
 from shared.calls import CallService
+from shared.campaign_reports import OUTCOMES
 from shared.campaign_store import Campaign, CampaignExistsError, CampaignNotFoundError, Recipient
 from shared.campaigns import CampaignService, parse_campaign, parse_recipients, parse_recipients_csv
 from shared.fields import object_fields
@@ -506,6 +507,23 @@ def test_every_error_the_code_can_write_is_documented(spec, functions):
             for example in media.get("examples", {}).values():
                 documented.add((int(status), deref(spec, example)["value"]["code"]))
     assert sorted(in_code - documented) == []
+
+
+def test_nullable_copies_match_the_schemas_they_copy(spec):
+    """OpenAPI 3.0 cannot make a $ref nullable, so nullable fields repeat a schema inline: the copies must agree."""
+    schemas = spec["components"]["schemas"]
+    leg, settings = schemas["CallLeg"]["properties"], schemas["CampaignSettings"]["properties"]
+    for copied, original in (
+        (leg["endReason"], schemas["EndReason"]),
+        (schemas["CallLegOperation"]["properties"]["resultInfo"], schemas["ResultInfo"]),
+        (leg["plan"], schemas["CallPlan"]),
+        (leg["outcomeCode"], schemas["OutcomeCode"]),
+        (settings["pacing"], schemas["CampaignPacing"]),
+        (settings["retry"], schemas["CampaignRetry"]),
+    ):
+        assert copied["properties"] == original["properties"], original.get("description")
+    assert leg["outcome"]["enum"] == [*schemas["CallOutcome"]["enum"], None]
+    assert sorted(schemas["CallOutcome"]["enum"]) == sorted({*OUTCOMES, THROTTLED})  # every outcome the code records
 
 
 def test_retryable_errors_document_retry_after(spec):
