@@ -83,7 +83,21 @@ def parse_create_call(body: Any, *, default_caller_id: str | None = None) -> Cre
     for index, modality in enumerate(modalities):
         if modality.lower() != "audio":
             raise ValidationError(f"requestedModalities[{index}]", "only 'audio' is supported.")
-    events = []
+    return CreateCallRequest(
+        targets=targets,
+        source=source,
+        alternate_caller_id=caller_id,
+        subject=text_field(fields, "subject", 256),
+        callback_uri=url_field(fields, "callbackUri", required=False),
+        requested_call_events=call_events_field(fields),
+        idempotency_key=text_field(fields, "idempotencyKey", MAX_IDEMPOTENCY_KEY_LENGTH),
+        plan=parse_plan(fields["plan"]) if fields.get("plan") is not None else None,
+    )
+
+
+def call_events_field(fields: dict[str, Any]) -> list[str]:
+    """`requestedCallEvents`: the optional events, in any case, each once, in their canonical spelling."""
+    events: list[str] = []
     for index, name in enumerate(string_list_field(fields, "requestedCallEvents")):
         known = {e.lower(): e for e in OPTIONAL_CALL_EVENTS}.get(name.lower())
         if known is None:
@@ -92,16 +106,7 @@ def parse_create_call(body: Any, *, default_caller_id: str | None = None) -> Cre
             )
         if known not in events:
             events.append(known)
-    return CreateCallRequest(
-        targets=targets,
-        source=source,
-        alternate_caller_id=caller_id,
-        subject=text_field(fields, "subject", 256),
-        callback_uri=url_field(fields, "callbackUri", required=False),
-        requested_call_events=events,
-        idempotency_key=text_field(fields, "idempotencyKey", MAX_IDEMPOTENCY_KEY_LENGTH),
-        plan=parse_plan(fields["plan"]) if fields.get("plan") is not None else None,
-    )
+    return events
 
 
 def parse_play_audio(body: Any) -> PlayAudioRequest:

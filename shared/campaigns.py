@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .api_models import CreateCallRequest
+from .api_models import CreateCallRequest, call_events_field
 from .call_flow import BUSY, NO_ANSWER, THROTTLED
 from .call_leg_store import CallLegStore, utc_now
 from .call_legs import CallLeg
@@ -58,7 +58,7 @@ from .storage import CAMPAIGN_DIAL_QUEUE, CAMPAIGN_RECIPIENTS_QUEUE
 
 logger = logging.getLogger(__name__)
 
-CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
+CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}\Z")
 MAX_RECIPIENTS_PER_REQUEST = 5000
 RECIPIENTS_PER_MESSAGE = 100
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
@@ -99,18 +99,21 @@ def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaig
         "retry": _retry(optional(fields, "retry")),
         "emergency": _flag(optional(fields, "emergency"), "emergency"),
         "callbackUri": url_field(fields, "callbackUri", required=False),
-        "requestedCallEvents": string_list_field(fields, "requestedCallEvents"),
+        "requestedCallEvents": call_events_field(fields),
     }
+    time_zone = text_field(fields, "timeZone", 64)
+    if time_zone:
+        _check_zone(time_zone, "timeZone")
+        config["timeZone"] = time_zone
     window = optional(fields, "callingWindow")
     if window is not None:
         try:
             config["callingWindow"] = parse_window(window).to_dict()
         except ValueError as error:
             raise ValidationError("callingWindow", str(error)) from None
-    time_zone = text_field(fields, "timeZone", 64)
-    if time_zone:
-        _check_zone(time_zone, "timeZone")
-        config["timeZone"] = time_zone
+        if not (config["callingWindow"].get("timeZone") or time_zone):
+            raise ValidationError("callingWindow.timeZone", "is required (or timeZone on the campaign): it is the "
+                                  "zone of recipients who have none of their own.")
     expires_at = text_field(fields, "expiresAt", 40)
     if expires_at:
         config["expiresAt"] = _instant(expires_at, "expiresAt").isoformat()
@@ -167,9 +170,9 @@ def _pacing(value: Any) -> dict[str, Any]:
     fields = object_fields(value if value is not None else {})
     defaults = DEFAULTS["pacing"]
     return {
-        "maxConcurrentCalls": _number(fields, "maxConcurrentCalls", defaults["maxConcurrentCalls"], 1, 1000),
-        "maxConcurrentCallsPerCallerId": _number(
-            fields, "maxConcurrentCallsPerCallerId", defaults["maxConcurrentCallsPerCallerId"], 1, 1000
+        "maxConcurrentCalls": _whole(fields, "maxConcurrentCalls", defaults["maxConcurrentCalls"], 1, 999),
+        "maxConcurrentCallsPerCallerId": _whole(
+            fields, "maxConcurrentCallsPerCallerId", defaults["maxConcurrentCallsPerCallerId"], 1, 999
         ),
         "callsPerSecond": float(_number(fields, "callsPerSecond", defaults["callsPerSecond"], 0.01, 1000)),
     }
@@ -178,13 +181,13 @@ def _pacing(value: Any) -> dict[str, Any]:
 def _retry(value: Any) -> dict[str, Any]:
     fields = object_fields(value if value is not None else {})
     defaults = DEFAULTS["retry"]
-    retry_on = string_list_field(fields, "retryOn") if "retryon" in fields else defaults["retryOn"]
+    retry_on = string_list_field(fields, "retryOn") if fields.get("retryon") is not None else defaults["retryOn"]
     for index, outcome in enumerate(retry_on):
         if outcome not in ("busy", "no-answer", "failed", "unreachable"):
             raise ValidationError(f"retry.retryOn[{index}]", "must be busy, no-answer, failed or unreachable.")
     return {
-        "maxAttempts": _number(fields, "maxAttempts", defaults["maxAttempts"], 1, 10),
-        "delaySeconds": _number(fields, "delaySeconds", defaults["delaySeconds"], 1, MAX_QUEUE_DELAY_SECONDS),
+        "maxAttempts": _whole(fields, "maxAttempts", defaults["maxAttempts"], 1, 10),
+        "delaySeconds": _whole(fields, "delaySeconds", defaults["delaySeconds"], 1, MAX_QUEUE_DELAY_SECONDS),
         "retryOn": retry_on,
     }
 
@@ -193,6 +196,13 @@ def _number(fields: Mapping[str, Any], name: str, default: float, low: float, hi
     value = fields.get(name.lower(), default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ValidationError(name, f"must be a number from {low} to {high}.")
+    return value
+
+
+def _whole(fields: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = _number(fields, name, default, low, high)
+    if not isinstance(value, int):
+        raise ValidationError(name, f"must be a whole number from {low} to {high}.")
     return value
 
 

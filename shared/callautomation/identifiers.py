@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}\Z")  # \Z, not $: a trailing newline is not a number
 
 _ACS_USER_PREFIXES = ("8:acs:", "8:dod-acs:", "8:gcch-acs:", "8:spool:")
 _TEAMS_USER_PREFIXES = {"8:orgid:": "public", "8:dod:": "dod", "8:gcch:": "gcch", "8:teamsvisitor:": "public"}
