@@ -152,11 +152,11 @@ class Stack:
             self.table_name
         )
         query = f"PartitionKey eq '{call_leg_id}'" if call_leg_id else "PartitionKey ne ''"
-        return [
-            row
-            for row in table.query_entities(query)
-            if row.get("Kind") not in ("eventDelivered", "eventDeliveryFailed")
-        ]
+        rows = [dict(row) for row in table.query_entities(query)
+                if row.get("Kind") not in ("eventDelivered", "eventDeliveryFailed")]
+        for row in rows:
+            row.pop("Sent", None)  # flipped in the background once an event's deliveries are queued
+        return rows
 
     def queue(self, name: str) -> QueueClient:
         client = QueueClient.from_connection_string(

@@ -61,7 +61,7 @@ def _check_retry_delays(calls):
 
 @pytest.mark.timeout(400)
 def test_a_campaign_of_hundreds_ends_right_within_its_caps(stack, campaigns):
-    recipients = scripted_recipients(stack.emulator, 210)
+    recipients = scripted_recipients(stack.emulator, 180)
     body = campaign_body(recipients + recipients[:5], CALLER_IDS)  # five listed twice
 
     answer = stack.post("/campaigns", body)
@@ -118,7 +118,7 @@ def test_a_restart_mid_campaign_loses_and_duplicates_nothing(stack, campaigns):
 
 @pytest.mark.timeout(300)
 def test_three_app_instances_share_the_caps(stack, campaigns):
-    recipients = scripted_recipients(stack.emulator, 90)
+    recipients = scripted_recipients(stack.emulator, 60)
     with stack.more_app_instances(2) as extra:
         campaign_id = stack.post("/campaigns", campaign_body(recipients, CALLER_IDS)).json()["campaignId"]
         done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=180)
