@@ -61,7 +61,7 @@ def _check_retry_delays(calls):
 
 @pytest.mark.timeout(400)
 def test_a_campaign_of_hundreds_ends_right_within_its_caps(stack, campaigns):
-    recipients = scripted_recipients(stack.emulator, 180)
+    recipients = scripted_recipients(stack.emulator, 204)
     body = campaign_body(recipients + recipients[:5], CALLER_IDS)  # five listed twice
 
     answer = stack.post("/campaigns", body)
