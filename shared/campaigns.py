@@ -17,9 +17,10 @@ import logging
 import math
 import random
 import re
+import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,6 +65,7 @@ RECIPIENTS_PER_MESSAGE = 100
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
 THROTTLED_DELAY_SECONDS = (2.0, 6.0)
 MAX_SLOT_WAIT_SECONDS = 12.0
+CAMPAIGN_CACHE_SECONDS = 2.0
 RETRYABLE_OUTCOMES = (BUSY, NO_ANSWER)
 DEFAULTS = {
     "pacing": {"maxConcurrentCalls": 10, "maxConcurrentCallsPerCallerId": 2, "callsPerSecond": 5.0},
@@ -252,6 +254,7 @@ class CampaignService:
     legs: CallLegStore
     pacer: Pacer
     outbox: Outbox
+    _cache: dict[str, tuple[float, Campaign]] = field(default_factory=dict, repr=False)
 
     def create(self, campaign: Campaign, recipients: list[RecipientEntry]) -> Campaign:
         self.campaigns.create_campaign(campaign)
@@ -296,7 +299,7 @@ class CampaignService:
     ) -> str:
         """One dial message. Returns what happened (for logs and tests)."""
         now = now or datetime.now(UTC)
-        campaign = self.campaigns.get_campaign(campaign_id)
+        campaign = self._campaign(campaign_id)
         recipient = self.campaigns.get_recipient(campaign_id, phone_number)
         leg_id = call_leg_id_for(_idempotency_key(campaign_id, phone_number, dial))
         if recipient.status in FINAL_STATUSES or recipient.dials > dial:
@@ -356,6 +359,16 @@ class CampaignService:
             return self._conclude(campaign, phone_number, leg_id, "failed", code, None)
         return "calling"
 
+    def _campaign(self, campaign_id: str) -> Campaign:
+        """The campaign, read at most every CAMPAIGN_CACHE_SECONDS per instance: dials are many, and a cancel
+        only needs to be seen within seconds."""
+        now = time.monotonic()
+        cached = self._cache.get(campaign_id)
+        if cached is None or now - cached[0] > CAMPAIGN_CACHE_SECONDS:
+            cached = (now, self.campaigns.get_campaign(campaign_id))
+            self._cache[campaign_id] = cached
+        return cached[1]
+
     def _placed(self, call_leg_id: str) -> bool:
         leg = self.legs.find(call_leg_id)
         return leg is not None and (leg.acs_call_connection_id is not None or leg.is_ended)
@@ -367,7 +380,7 @@ class CampaignService:
             leg = self.legs.get(call_leg_id)
         except LookupError:
             return "unknown-leg"
-        campaign = self.campaigns.get_campaign(campaign_id)
+        campaign = self._campaign(campaign_id)
         return self._conclude(campaign, phone_number, call_leg_id, leg.outcome or "failed", leg.outcome_code, leg)
 
     def _start(self, campaign_id: str, phone_number: str, dial: int, call_leg_id: str) -> int:
