@@ -284,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`cmd &`)
     print(f"Starting the local stack on free ports (emulator time scale {settings.time_scale:g})...", flush=True)
     try:
         with local_stack(time_scale=settings.time_scale) as stack:

@@ -476,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`cmd &`)
     try:
         workdir = Path(tempfile.mkdtemp(prefix="callctl-demo-"))  # kept afterwards: it holds the report
         return run_demo(args, workdir)
