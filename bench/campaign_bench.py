@@ -40,6 +40,19 @@ class Settings:
     calls_per_second: float
     time_scale: float
     timeout: float
+    stuck_after: float = 60.0
+
+
+@dataclass(frozen=True)
+class StuckCall:
+    """A call still connected long after every other call ended: the app stopped driving it."""
+
+    call_connection_id: str
+    target: str
+    created_at: str
+    call_leg_id: str  # from the callback URL
+    deliveries: list[str]  # each event the emulator sent, with its delivery attempts and result
+    app_log: list[str]  # the app's log lines that mention the call leg
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,19 @@ class Run:
     calls: list[EmulatedCall]
     stats: dict[str, Any]
     outcomes: dict[str, int] = field(default_factory=dict)
+    stuck: list[StuckCall] = field(default_factory=list)
+
+    def counted_calls(self) -> list[EmulatedCall]:
+        """The calls the numbers are computed from: all but the stuck ones (their length is the bench's wait)."""
+        stuck = {s.call_connection_id for s in self.stuck}
+        return [c for c in self.calls if c.call_connection_id not in stuck]
+
+    def counted_wall_seconds(self) -> float:
+        """Submit → completed; with stuck calls, submit → the end of the last call that was not stuck."""
+        if not self.stuck:
+            return self.wall_seconds
+        last_end = max(c.ended_at or c.created_at for c in self.counted_calls())
+        return (last_end - self.submitted_at).total_seconds()
 
 
 # -- the numbers ------------------------------------------------------------------------------------------------
@@ -119,32 +145,33 @@ class Metrics:
 
 
 def measure(run: Run) -> Metrics:
-    if not run.calls:
+    calls = run.counted_calls()
+    if not calls:
         raise RuntimeError(f"{run.label}: the emulator saw no calls")
-    start, end = span(run.calls)
-    mean_call = busy_seconds(run.calls) / len(run.calls)
+    start, end = span(calls)
+    mean_call = busy_seconds(calls) / len(calls)
     span_seconds = (end - start).total_seconds()
     by_caller = run.stats.get("peakConcurrentCallsByCallerId") or {}
     return Metrics(
         cap=run.cap,
-        calls=len(run.calls),
+        calls=len(calls),
         mean_call_seconds=mean_call,
         peak=peak_overlap(run.calls),
         stats_peak=int(run.stats.get("peakConcurrentCalls", 0)),
         stats_peak_per_caller_id=max(by_caller.values(), default=0),
-        mean_concurrency=mean_concurrency(run.calls),
-        time_at_cap=share_of_time_at(run.calls, run.cap),
+        mean_concurrency=mean_concurrency(calls),
+        time_at_cap=share_of_time_at(calls, run.cap),
         span_seconds=span_seconds,
-        ideal_seconds=len(run.calls) * mean_call / run.cap,
-        wall_seconds=run.wall_seconds,
+        ideal_seconds=len(calls) * mean_call / run.cap,
+        wall_seconds=run.counted_wall_seconds(),
         first_call_after_seconds=(start - run.submitted_at).total_seconds(),
-        calls_per_second=len(run.calls) / span_seconds if span_seconds > 0 else float("nan"),
+        calls_per_second=len(calls) / span_seconds if span_seconds > 0 else float("nan"),
         ideal_calls_per_second=run.cap / mean_call if mean_call > 0 else float("nan"),
     )
 
 
 def report(settings: Settings, runs: Sequence[Run]) -> tuple[str, bool]:
-    """The table of every run side by side, and whether every cap held."""
+    """The table of every run side by side, and whether every cap held and no call got stuck."""
     measured = [(run, measure(run)) for run in runs]
     width = 16
     lines = [
@@ -159,7 +186,8 @@ def report(settings: Settings, runs: Sequence[Run]) -> tuple[str, bool]:
         lines.append(f"{label:<44}" + "".join(f"{value:>{width}}" for value in values))
 
     row("recipients", (str(run.recipients) for run, _ in measured))
-    row("calls the emulator saw", (str(m.calls) for _, m in measured))
+    row("calls the emulator saw", (str(len(run.calls)) for run, _ in measured))
+    row("  stuck (hung up by the bench, not counted)", (str(len(run.stuck)) for run, _ in measured))
     row("outcomes", (" ".join(f"{k} {v}" for k, v in run.outcomes.items()) for run, _ in measured))
     row("mean call length (createdAt → endedAt)", (f"{m.mean_call_seconds:.2f}s" for _, m in measured))
     lines.append("concurrency")
@@ -174,7 +202,8 @@ def report(settings: Settings, runs: Sequence[Run]) -> tuple[str, bool]:
     row("  ideal: calls x mean length ÷ cap", (f"{m.ideal_seconds:.1f}s" for _, m in measured))
     row("  span: first call created → last ended", (f"{m.span_seconds:.1f}s" for _, m in measured))
     row("  submit → first call", (f"{m.first_call_after_seconds:.1f}s" for _, m in measured))
-    row("  total: submit → API says completed", (f"{m.wall_seconds:.1f}s" for _, m in measured))
+    row("  total: submit → API says completed", (f"{m.wall_seconds:.1f}s" + ("*" if run.stuck else "")
+                                                 for run, m in measured))  # fmt: skip
     row("  total ÷ ideal", (f"{m.wall_seconds / m.ideal_seconds:.2f}x" for _, m in measured))
     lines.append("throughput")
     row("  calls/s over the span", (f"{m.calls_per_second:.2f}" for _, m in measured))
@@ -182,7 +211,19 @@ def report(settings: Settings, runs: Sequence[Run]) -> tuple[str, bool]:
     over = [run.label for run, m in measured if not m.within_cap or m.stats_peak_per_caller_id > settings.per_caller_id]
     lines.append("")
     lines.append(f"CAP EXCEEDED in: {', '.join(over)}" if over else "The caps held in every run.")
-    return "\n".join(lines), not over
+    stuck = [(run.label, call) for run in runs for call in run.stuck]
+    if stuck:
+        lines += [
+            f"* {len(stuck)} call(s) stayed connected after the campaign's other calls had ended: the app stopped",
+            "  driving them. The bench hung them up (as a callee on a silent line would) and counts the total only",
+            "  to the end of the last other call. The numbers leave these calls out.",
+        ]
+        for label, call in stuck:
+            lines.append(f"  {label}: call {call.call_connection_id} to {call.target}, created {call.created_at}, "
+                         f"call leg {call.call_leg_id}")  # fmt: skip
+            lines += [f"    emulator: {delivery}" for delivery in call.deliveries]
+            lines += [f"    app: {line}" for line in call.app_log[-30:]]
+    return "\n".join(lines), not over and not stuck
 
 
 # -- running a campaign -----------------------------------------------------------------------------------------
@@ -212,35 +253,73 @@ def run_campaign(stack: LocalStack, settings: Settings, label: str, count: int, 
     )
     for part in chunks([Recipient(n) for n in numbers], UPLOAD_SIZE):
         api.add_recipients_csv(campaign_id, to_csv(part))
-    summary = _wait_until_completed(api, stack, campaign_id, count, started + settings.timeout)
+    stuck: list[StuckCall] = []
+    summary = _wait_until_completed(api, stack, campaign_id, count, started + settings.timeout, settings, stuck)
     wall = time.monotonic() - started
     calls = emulated_calls(stack, numbers)
     stats = stack.emulator("GET", "/stats").json()
     print(f"{label}: done in {wall:.1f}s, {len(calls)} calls", flush=True)
-    return Run(label, count, settings.cap, submitted_at, wall, calls, stats, dict(summary.get("byOutcome", {})))
+    outcomes = dict(summary.get("byOutcome", {}))
+    return Run(label, count, settings.cap, submitted_at, wall, calls, stats, outcomes, stuck)
 
 
 def _wait_until_completed(
-    api: CampaignApi, stack: LocalStack, campaign_id: str, count: int, deadline: float
+    api: CampaignApi,
+    stack: LocalStack,
+    campaign_id: str,
+    count: int,
+    deadline: float,
+    settings: Settings,
+    stuck: list[StuckCall],
 ) -> dict[str, Any]:
     """Follow the emulator's counters (in memory, cheap) and ask the app for its summary (which reads every
     recipient from Table storage, work that would slow the campaign down) every few seconds, and every half
-    second once all calls have ended."""
-    asked = shown = float("-inf")
+    second once all calls have ended. Calls left connected `stuck_after` seconds once all were placed are hung
+    up (and added to `stuck`), so one lost call does not hold the bench until its timeout."""
+    asked = shown = looked = float("-inf")
     while True:
         stack.check_running()
         stats = stack.emulator("GET", "/stats").json()
-        all_ended = stats["callsCreated"] >= count and stats["liveCalls"] == 0
+        all_placed = stats["callsCreated"] >= count
+        all_ended = all_placed and stats["liveCalls"] == 0
         if all_ended or time.monotonic() - asked >= SUMMARY_EVERY_SECONDS:
             summary, asked = api.summary(campaign_id), time.monotonic()
             if summary["status"] == "completed" and summary["recipients"] >= count:
                 return summary
+        if all_placed and not all_ended and time.monotonic() - looked >= SUMMARY_EVERY_SECONDS:
+            stuck += hang_up_stuck_calls(stack, settings.stuck_after)
+            looked = time.monotonic()
         if time.monotonic() > deadline:
             raise RuntimeError(f"{campaign_id} did not complete in time: {stats['callsCreated']} calls placed")
         if time.monotonic() - shown >= PROGRESS_EVERY_SECONDS:
             print(f"  {stats['callsCreated']}/{count} calls placed, {stats['liveCalls']} live", flush=True)
             shown = time.monotonic()
         time.sleep(0.5 if all_ended else 0.25)
+
+
+def hang_up_stuck_calls(stack: LocalStack, older_than: float) -> list[StuckCall]:
+    """When every call still live is older than `older_than` seconds, note what happened to each and hang it up
+    (all its participants leave, so the app hears CallDisconnected); else nothing."""
+    now = datetime.now(UTC)
+    live = [c for c in stack.emulator("GET", "/calls").json()["value"] if not c.get("endedAt")]
+    if not live or any((now - datetime.fromisoformat(c["createdAt"])).total_seconds() < older_than for c in live):
+        return []
+    found = []
+    for call in live:
+        detail = stack.emulator("GET", f"/calls/{call['callConnectionId']}").json()
+        deliveries = [
+            f"{e['type']} at {e['time']}: {e['delivery'].get('status')} after {e['delivery'].get('attempts')} "
+            f"attempt(s), HTTP {e['delivery'].get('httpStatus')}"
+            for e in detail.get("events", [])
+        ]
+        url = next((e["delivery"].get("url", "") for e in detail.get("events", [])), "")
+        leg_id = url.rstrip("/").rsplit("/", 1)[-1] if "/callbacks/" in url else ""
+        app_log = stack.service("app").lines_mentioning(leg_id) if leg_id else []
+        target = (call.get("targets") or [""])[0].removeprefix("4:")
+        found.append(StuckCall(call["callConnectionId"], target, call["createdAt"], leg_id, deliveries, app_log))
+        stack.emulator("POST", f"/calls/{call['callConnectionId']}/hangup", json={})
+        print(f"  call {call['callConnectionId']} to {target} stuck since {call['createdAt']}: hung up", flush=True)
+    return found
 
 
 # -- command line -----------------------------------------------------------------------------------------------
@@ -262,6 +341,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         "--calls-per-second", type=float, default=100.0, help="callsPerSecond (default 100, not binding)"
     )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per campaign before giving up (1800)")
+    parser.add_argument(
+        "--stuck-after",
+        type=float,
+        default=60,
+        metavar="SECONDS",
+        help="once all calls are placed, hang up calls live this long (default 60)",
+    )
     args = parser.parse_args(argv)
     if min(args.recipients, args.cap, args.caller_ids) < 1 or args.time_scale <= 0:
         parser.error("--recipients, --cap and --caller-ids must be at least 1, --time-scale more than 0")
@@ -274,6 +360,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         calls_per_second=args.calls_per_second,
         time_scale=args.time_scale,
         timeout=args.timeout,
+        stuck_after=args.stuck_after,
     )
 
 
@@ -298,10 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RuntimeError, ApiError, requests.RequestException) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
-    text, caps_held = report(settings, runs)
+    text, all_well = report(settings, runs)
     print()
     print(text)
-    return 0 if caps_held else 1
+    return 0 if all_well else 1
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ HOST = "127.0.0.1"
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 # Settings from the developer's shell that would point the app somewhere other than this stack.
+APP_LOG_LINES = 100_000  # kept in memory, to explain a call that went wrong (a few lines per call)
 FOREIGN_SETTINGS = ("ACS_ENDPOINT", "AzureWebJobsStorage__accountName", "AzureWebJobsStorage__clientId")
 
 
@@ -66,8 +67,16 @@ class Service:
     def name(self) -> str:
         return self.child.name
 
-    def output(self) -> str:
-        return "\n".join(self.tail)
+    @property
+    def pid(self) -> int:
+        return self.child.process.pid
+
+    def output(self, last: int = 300) -> str:
+        lines = list(self.tail)
+        return "\n".join(lines[-last:])
+
+    def lines_mentioning(self, text: str) -> list[str]:
+        return [line for line in list(self.tail) if text in line]
 
     def wait_for_output(self, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -93,6 +102,9 @@ class LocalStack:
         answer.raise_for_status()
         return answer
 
+    def service(self, name: str) -> Service:
+        return next(service for service in self.services if service.name == name)
+
     def check_running(self) -> None:
         for service in self.services:
             if service.child.process.poll() is not None:
@@ -109,9 +121,16 @@ def free_ports(count: int) -> list[int]:
 
 
 def start_service(
-    name: str, command: list[str], *, env: Mapping[str, str] | None = None, cwd: Path = ROOT, verbose: bool = False
+    name: str,
+    command: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
+    verbose: bool = False,
+    keep_lines: int = 300,
 ) -> Service:
-    """Start a child in its own session (Ctrl-C reaches only us, and we stop it by its PID), keeping its output."""
+    """Start a child in its own session (Ctrl-C reaches only us, and we stop it by its PID), keeping the last
+    `keep_lines` lines of its output."""
     if not Path(command[0]).exists():
         raise RuntimeError(f"{command[0]} is missing; run `make install` first")
     child_env = {**_clean_environment(), **(env or {}), "PYTHONUNBUFFERED": "1"}
@@ -126,7 +145,7 @@ def start_service(
         bufsize=1,
         start_new_session=True,
     )
-    service = Service(Child(name, process))
+    service = Service(Child(name, process), collections.deque(maxlen=keep_lines))
 
     def drain() -> None:
         assert process.stdout is not None
@@ -176,7 +195,7 @@ def local_stack(*, time_scale: float, verbose: bool = False, workdir: Path | Non
             "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
         }
         app_command = [python, "-m", "devhost", "--app-dir", str(ROOT), "--port", str(app_port)]
-        services.append(start_service("app", app_command, env=app_env, verbose=verbose))
+        services.append(start_service("app", app_command, env=app_env, verbose=verbose, keep_lines=APP_LOG_LINES))
         services[-1].wait_for_output("devhost is ready", timeout=90)
         yield LocalStack(f"http://{HOST}:{app_port}", emulator_url, storage, time_scale, services)
     except RuntimeError:
@@ -213,6 +232,7 @@ class EmulatedCall:
     caller_id: str | None
     created_at: datetime
     ended_at: datetime | None
+    call_connection_id: str = ""
 
     @classmethod
     def from_history(cls, row: Mapping[str, Any]) -> EmulatedCall:
@@ -222,6 +242,7 @@ class EmulatedCall:
             caller_id=row.get("callerId"),
             created_at=datetime.fromisoformat(row["createdAt"]),
             ended_at=datetime.fromisoformat(row["endedAt"]) if row.get("endedAt") else None,
+            call_connection_id=row.get("callConnectionId", ""),
         )
 
     @property

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.campaign_bench import Run, mean_concurrency, measure, share_of_time_at
+from bench.campaign_bench import Run, StuckCall, mean_concurrency, measure, report, share_of_time_at
 from bench.campaign_bench import parse_args as bench_args
 from callctl.cli import campaign_settings, read_plan
 from callctl.cli import parse_args as callctl_args
@@ -177,3 +177,18 @@ def test_bench_defaults_are_a_thousand_recipients_a_cap_of_twenty_and_a_baseline
     assert (settings.recipients, settings.cap, settings.baseline_recipients) == (1000, 20, 100)
     assert settings.per_caller_id == 20 and len(settings.caller_ids) == 4
     assert bench_args(["--cap", "7", "--baseline", "0"]).baseline_recipients == 0
+
+
+def test_stuck_calls_are_left_out_of_the_numbers_and_fail_the_bench():
+    settings = bench_args(["--cap", "2"])
+    calls = [call(0, 2), call(0, 2), call(2, 4), call(2, 300)]
+    calls[3] = EmulatedCall(calls[3].target, calls[3].caller_id, calls[3].created_at, calls[3].ended_at, "lost")
+    stuck = StuckCall("lost", "+13125550100", T0.isoformat(), "leg-1", ["CallConnected: delivered"], ["a log line"])
+    run = Run("main", 4, 2, T0, 301.0, calls, {"peakConcurrentCalls": 2}, {"answered": 4}, [stuck])
+
+    metrics = measure(run)
+    text, all_well = report(settings, [run])
+
+    assert (metrics.calls, metrics.mean_call_seconds, metrics.wall_seconds) == (3, 2.0, 4.0)
+    assert not all_well
+    assert "call lost to +13125550100" in text and "app: a log line" in text
