@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install clean
+.PHONY: run test demo bench lint install clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ run: install
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# A 50-recipient reminder campaign on the local stack, then its report.
+demo: install
+	$(PY) -m devstack.demo
+
+# On demand, not part of `make test`: 1,000 recipients, pacing efficiency against the cap.
+bench: install
+	$(PY) -m bench.campaign_bench
 
 lint: install
 	$(PY) -m ruff check .

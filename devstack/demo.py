@@ -48,8 +48,8 @@ HOST = "127.0.0.1"
 # Azurite's well-known development account (public, the same for every Azurite).
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-# Settings from the developer's shell that would point the app somewhere other than this stack.
 APP_LOG_LINES = 100_000  # kept in memory, to explain a call that went wrong (a few lines per call)
+# Settings from the developer's shell that would point the app somewhere other than this stack.
 FOREIGN_SETTINGS = ("ACS_ENDPOINT", "AzureWebJobsStorage__accountName", "AzureWebJobsStorage__clientId")
 
 
@@ -382,21 +382,20 @@ def check_outcomes(
 
 def check_caps(calls: Sequence[EmulatedCall], stats: Mapping[str, Any]) -> list[str]:
     """The caps, from the call log (overlap of [createdAt, endedAt]) and from the emulator's own peak counters."""
-    lines = []
-    peak = peak_overlap(calls)
-    lines.append(_cap_line("all caller ids, from the call log", peak, MAX_CONCURRENT))
-    lines.append(_cap_line("all caller ids, /emulator/stats", stats["peakConcurrentCalls"], MAX_CONCURRENT))
+    lines = [
+        _cap_line("all caller ids, from the call log", peak_overlap(calls), MAX_CONCURRENT),
+        _cap_line("all caller ids, /emulator/stats", stats["peakConcurrentCalls"], MAX_CONCURRENT),
+    ]
     for caller_id in CALLER_IDS:
-        peak = peak_overlap([c for c in calls if c.caller_id == caller_id])
+        logged = peak_overlap([c for c in calls if c.caller_id == caller_id])
         counted = stats["peakConcurrentCallsByCallerId"].get(caller_id, 0)
-        lines.append(_cap_line(f"{caller_id}, log / stats", f"{peak} / {counted}", PER_CALLER_ID, max(peak, counted)))
+        shown = f"{logged} / {counted}"
+        lines.append(_cap_line(f"{caller_id}, log / stats", max(logged, counted), PER_CALLER_ID, shown))
     return lines
 
 
-def _cap_line(label: str, shown: object, cap: int, value: int | None = None) -> str:
-    value = shown if value is None else value
-    assert isinstance(value, int)
-    return f"  {'ok  ' if value <= cap else 'OVER'} peak concurrency {label}: {shown} (cap {cap})"
+def _cap_line(label: str, peak: int, cap: int, shown: str | None = None) -> str:
+    return f"  {'ok  ' if peak <= cap else 'OVER'} peak concurrency {label}: {shown or peak} (cap {cap})"
 
 
 def behaviour_table(recipients: Sequence[ScriptedRecipient], problems: Sequence[Mismatch]) -> str:
@@ -423,7 +422,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds (default 300)")
     parser.add_argument("--verbose", action="store_true", help="show the output of Azurite, the emulator and the app")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.recipients < 1 or args.time_scale <= 0:
+        parser.error("--recipients must be at least 1 and --time-scale more than 0")
+    return args
 
 
 def run_demo(args: argparse.Namespace, workdir: Path) -> int:
@@ -482,7 +484,10 @@ def _run_cli(arguments: list[str], stack: LocalStack, timeout: float) -> int:
         while process.poll() is None:
             stack.check_running()
             if time.monotonic() > deadline:
-                print(f"\ndemo: gave up after {timeout:.0f}s", file=sys.stderr)
+                live = [c for c in stack.emulator("GET", "/calls").json()["value"] if not c.get("endedAt")]
+                print(f"\ndemo: gave up after {timeout:.0f}s; calls still live on the emulator:", file=sys.stderr)
+                for call in live:
+                    print(f"  {call['callConnectionId']} {call['targets']} since {call['createdAt']}", file=sys.stderr)
                 return 1
             time.sleep(0.2)
         return process.returncode

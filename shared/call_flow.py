@@ -6,7 +6,8 @@ take next (play, ask for a key, invite, hang up). The caller saves the leg, then
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .acs_events import AcsEvent, ResultInformation
@@ -19,8 +20,20 @@ ANSWERED, ANSWERED_WITHOUT_INPUT = "answered", "answered-without-input"
 BUSY, NO_ANSWER, UNREACHABLE, FAILED = "busy", "no-answer", "unreachable", "failed"
 THROTTLED = "throttled"  # ACS refused to start the call for now (8516/8530): not the callee's answer
 
-_TONE_KEYS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
-              "seven": "7", "eight": "8", "nine": "9", "asterisk": "*", "pound": "#"}
+_TONE_KEYS = {
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "asterisk": "*",
+    "pound": "#",
+}
 
 ASK, TELL, GOODBYE = "plan:ask", "plan:prompt", "plan:goodbye"
 
@@ -49,6 +62,23 @@ class HangUp:
 
 
 Action = Play | AskForKey | Invite | HangUp
+_ACTIONS = {cls.__name__: cls for cls in (Play, AskForKey, Invite, HangUp)}
+
+
+def action_to_json(action: Action) -> str:
+    """Actions are written down with the event that caused them, so a retried callback can carry them out."""
+    fields = {name: getattr(action, name) for name in action.__dataclass_fields__}
+    if "prompt" in fields:
+        fields["prompt"] = asdict(fields["prompt"])
+    return json.dumps({"action": type(action).__name__, **fields})
+
+
+def action_from_json(text: str) -> Action:
+    fields = json.loads(text)
+    action_type = _ACTIONS[fields.pop("action")]
+    if "prompt" in fields:
+        fields["prompt"] = Prompt(**fields["prompt"])
+    return action_type(**fields)
 
 
 def outcome_of_failed_call(result: ResultInformation | None) -> str:
@@ -80,8 +110,9 @@ def drive_plan(leg: CallLeg, event: AcsEvent, now: str) -> list[Action]:
         return []
     if event.name == "CallDisconnected":
         if leg.outcome is None:
-            _decide(leg, ANSWERED_WITHOUT_INPUT if leg.answered_at else outcome_of_failed_call(event.result),
-                    event.result)
+            _decide(
+                leg, ANSWERED_WITHOUT_INPUT if leg.answered_at else outcome_of_failed_call(event.result), event.result
+            )
         return []
     if event.name == "CallConnected":
         leg.answered_at = leg.answered_at or event.time or now

@@ -15,7 +15,7 @@ from typing import Any
 from .acs_events import AcsEvent
 from .api_errors import ApiError, call_ended, call_not_connected
 from .api_models import CancelMediaRequest, CreateCallRequest, InviteParticipantsRequest, PlayAudioRequest
-from .call_flow import FAILED, Action, AskForKey, HangUp, Invite, Play, drive_plan
+from .call_flow import FAILED, Action, AskForKey, HangUp, Invite, Play, action_from_json, action_to_json, drive_plan
 from .call_leg_store import CallLegExistsError, CallLegStore, ConcurrentUpdateError, DuplicateEventError, utc_now
 from .call_legs import CallLeg, LegState, Operation, TimelineEntry, apply_acs_event, state_notification
 from .callautomation import CallAutomationClient, CallAutomationError, ThrottledError, file_source
@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 # Idempotency keys map to call leg ids through this namespace, so one key can only ever name one leg.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("9c1d3c4e-8a7b-4e0f-b6a5-2f1e0d9c8b7a")
 _MAX_EVENT_ATTEMPTS = 20
+
+
+# Written down with an event like a queue message, but carried out here: the next step of the leg's plan.
+PLAN_STEP = "plan-step"
 
 
 def campaign_result_message(leg: CallLeg) -> OutboxMessage:
@@ -304,6 +308,7 @@ class CallService:
             )
             if leg.is_ended and not was_ended and leg.campaign_id:
                 caused.append(campaign_result_message(leg))
+            caused += [(PLAN_STEP, action_to_json(action)) for action in actions]
             try:
                 self.store.save(leg, outcome.timeline, acs_event_id=event.id, caused=caused)
             except ConcurrentUpdateError:
@@ -312,12 +317,10 @@ class CallService:
                 logger.info("ACS event %s was applied before", event.id)
                 self._send_unsent(leg, event.id)
                 return True
-            self.outbox.send(caused)
-            self.store.mark_sent(call_leg_id, event.id)
             for participant in outcome.start_dtmf_for:
                 self._start_dtmf(leg, participant)
-            for action in actions:
-                self._carry_out(leg, action)
+            self._follow_up(leg, caused)
+            self.store.mark_sent(call_leg_id, event.id)
             return True
         raise ConcurrentUpdateError(call_leg_id)
 
@@ -356,8 +359,14 @@ class CallService:
         # The first try recorded the event but may have died before queueing what it caused.
         caused = self.store.unsent(leg.call_leg_id, acs_event_id)
         if caused:
-            self.outbox.send(caused)
+            self._follow_up(leg, caused)
             self.store.mark_sent(leg.call_leg_id, acs_event_id)
+
+    def _follow_up(self, leg: CallLeg, caused: list[OutboxMessage]) -> None:
+        """Send the queue messages an event caused, and carry out the plan steps it decided."""
+        self.outbox.send([(queue, text) for queue, text in caused if queue != PLAN_STEP])
+        for _, text in (item for item in caused if item[0] == PLAN_STEP):
+            self._carry_out(leg, action_from_json(text))
 
     def _start_dtmf(self, leg: CallLeg, participant: str) -> None:
         try:

@@ -375,13 +375,15 @@ class CampaignService:
 
     def record_result(self, campaign_id: str, phone_number: str, call_leg_id: str) -> str:
         """A campaign call ended: free its slot, note the outcome, and retry busy / no-answer if allowed."""
-        self.pacer.release_holder(call_leg_id, campaign_id)
         try:
             leg = self.legs.get(call_leg_id)
+            campaign = self._campaign(campaign_id)
+            return self._conclude(campaign, phone_number, call_leg_id, leg.outcome or "failed", leg.outcome_code, leg)
         except LookupError:
             return "unknown-leg"
-        campaign = self._campaign(campaign_id)
-        return self._conclude(campaign, phone_number, call_leg_id, leg.outcome or "failed", leg.outcome_code, leg)
+        finally:
+            # After the recipient is marked, so progress never shows more calls in progress than the cap.
+            self.pacer.release_holder(call_leg_id, campaign_id)
 
     def _start(self, campaign_id: str, phone_number: str, dial: int, call_leg_id: str) -> int:
         """Mark the recipient as being called by this dial; returns the attempt number."""

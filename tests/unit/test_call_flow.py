@@ -10,6 +10,8 @@ from shared.call_flow import (
     HangUp,
     Invite,
     Play,
+    action_from_json,
+    action_to_json,
     drive_plan,
     outcome_of_failed_call,
 )
@@ -153,3 +155,16 @@ def test_failed_calls_map_to_outcomes(code, sub_code, outcome):
 
 def test_an_unanswered_call_without_result_failed():
     assert outcome_of_failed_call(None) == "failed"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        Play(Prompt(text="hi"), "plan:prompt"),
+        AskForKey(Prompt(audio_file_uri="https://x/a.wav"), 3),
+        Invite("8:acs:x"),
+        HangUp(),
+    ],
+)
+def test_plan_steps_survive_being_written_down(action):
+    assert action_from_json(action_to_json(action)) == action
