@@ -3,7 +3,7 @@
 import ast
 from pathlib import Path
 
-import function_app
+from tests.support.app_index import app_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 STAND_INS = ("emulator", "devhost", "devstack", "callctl", "bench", "tests")
@@ -38,7 +38,7 @@ def test_deployed_code_imports_no_stand_in():
 
 def test_every_function_folder_is_registered():
     folders = {p.name for p in ROOT.iterdir() if (p / "function.py").exists()}
-    registered = {f.get_user_function().__module__.split(".")[0] for f in function_app.app.get_functions()}
+    registered = {f.get_user_function().__module__.split(".")[0] for f in app_functions()}
 
     assert folders == registered
 

@@ -38,6 +38,7 @@ from shared.fields import object_fields
 from shared.operations import accepted_operation
 from shared.outbox import Outbox
 from shared.plans import parse_plan
+from tests.support.app_index import app_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "openapi.json"
@@ -92,19 +93,7 @@ def route_prefix() -> str:
 
 def http_functions() -> list[Any]:
     """The app's HTTP-triggered functions, indexed as the Python worker does."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import function_app
-
-    app = function_app.app
-    try:
-        functions = app.get_functions()
-    except ValueError:
-        # get_functions() refuses to run twice on one app (it remembers the names it saw); if something else
-        # in this process indexed the app already, forget those names and index again. A real duplicate name
-        # still fails the second time.
-        app.functions_bindings = None
-        functions = app.get_functions()
+    functions = app_functions()
     return [f for f in functions if f.get_trigger() is not None and f.get_trigger().type == "httpTrigger"]
 
 
