@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -213,9 +213,3 @@ def _recipient_from_entity(campaign_id: str, entity: Any) -> Recipient:
     recipient.etag = entity.metadata.get("etag")
     return recipient
 
-
-def recipients_by_status(recipients: Iterable[Recipient]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for recipient in recipients:
-        counts[recipient.status] = counts.get(recipient.status, 0) + 1
-    return counts
