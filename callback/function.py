@@ -1,4 +1,8 @@
-"""POST /callbacks/{callLegId}: events from ACS. Only a valid ACS token gets in; each event applies once."""
+"""POST /callbacks/{callLegId}?token=...: events from ACS about one call leg.
+
+Only a valid ACS token gets in, only with the leg's own URL token, and only with events about the leg's call;
+each event applies once.
+"""
 
 import azure.functions as func
 
@@ -15,12 +19,11 @@ MAX_CALLBACK_BYTES = 256 * 1024
 @bp.route(route="callbacks/{callLegId}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @api_handler
 def acs_callback(req: func.HttpRequest) -> func.HttpResponse:
-    get_callback_verifier().verify(req.headers.get("Authorization"))
+    call_leg_id = req.route_params["callLegId"]
+    get_callback_verifier().verify(req.headers.get("Authorization"), call_leg_id)
     body = req.get_body() or b""
     if len(body) > MAX_CALLBACK_BYTES:
         raise ApiError(413, "PayloadTooLarge", "The callback body is too large.")
     events = parse_callback_body(body)
-    service = get_call_service()
-    for event in events:
-        service.apply_callback_event(req.route_params["callLegId"], event)
+    get_call_service().receive_callback(call_leg_id, req.params.get("token"), events)
     return func.HttpResponse(status_code=200)

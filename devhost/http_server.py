@@ -211,8 +211,11 @@ def to_wsgi_response(result: Any) -> Response:
 
 class _RequestHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # werkzeug colours its access log with ANSI codes even when the output is a file or a pipe.
-        logger.info('%s "%s" %s', self.address_string(), self.requestline, code)
+        # werkzeug colours its access log with ANSI codes even when the output is a file or a pipe. The query
+        # string is left out: it can carry secrets (function keys as ?code=, the app's callback tokens).
+        method, _, rest = self.requestline.partition(" ")
+        target, _, version = rest.partition(" ")
+        logger.info('%s "%s %s %s" %s', self.address_string(), method, target.partition("?")[0], version, code)
 
 
 def start_server(app: HttpApp, host: str, port: int) -> BaseWSGIServer:

@@ -20,6 +20,7 @@ from .api_models import ValidationError
 from .call_leg_store import CallLegNotFoundError, ConcurrentUpdateError
 from .callautomation import CallAutomationError, CallNotFoundError, ThrottledError
 from .callback_auth import CallbackAuthError, KeysUnavailableError
+from .callback_binding import CallbackRejectedError
 from .campaign_store import CampaignExistsError, CampaignNotFoundError
 from .settings import ConfigurationError
 
@@ -58,6 +59,10 @@ def error_for(exc: Exception) -> ApiError:
         return ApiError(400, "InvalidRequest", f"Invalid field '{exc.field}': {exc.message}")
     if isinstance(exc, CallbackAuthError):
         return ApiError(401, "Unauthorized", "The callback token is missing or invalid.")
+    if isinstance(exc, CallbackRejectedError):
+        if exc.status_code == 401:
+            return ApiError(401, "Unauthorized", "The callback token is missing or invalid.")
+        return ApiError(403, "Forbidden", "The callback's events are not about this call leg.")
     if isinstance(exc, KeysUnavailableError):
         return ApiError(503, "KeysUnavailable", "The ACS signing keys could not be fetched.", {"Retry-After": "5"})
     if isinstance(exc, InvalidCallbackBodyError):

@@ -205,7 +205,9 @@ def _trim_operations(leg: CallLeg) -> None:
         del leg.operations[op_id]
 
 
-_JSON_FIELDS = ("targets", "requested_call_events", "participants", "end_reason", "plan", "outcome_code")
+_JSON_FIELDS = (
+    "targets", "requested_call_events", "participants", "end_reason", "plan", "outcome_code", "decision", "presses",
+)  # fmt: skip
 
 
 def _leg_entity(leg: CallLeg) -> dict[str, Any]:

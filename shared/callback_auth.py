@@ -10,6 +10,8 @@ from typing import Any
 
 import jwt
 
+from .callback_binding import note_rejected
+
 ALGORITHMS = ["RS256"]
 LEEWAY_SECONDS = 30  # clocks of two machines never agree exactly
 
@@ -28,8 +30,15 @@ class CallbackTokenVerifier:
         self._audience = audience
         self._issuer = issuer
 
-    def verify(self, authorization: str | None) -> dict[str, Any]:
-        """The token's claims, or CallbackAuthError / KeysUnavailableError."""
+    def verify(self, authorization: str | None, call_leg_id: str = "") -> dict[str, Any]:
+        """The token's claims, or CallbackAuthError (counted and logged) / KeysUnavailableError."""
+        try:
+            return self._verify(authorization)
+        except CallbackAuthError as error:
+            note_rejected("acs-token", call_leg_id, str(error))
+            raise
+
+    def _verify(self, authorization: str | None) -> dict[str, Any]:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise CallbackAuthError("A Bearer token is required.")

@@ -10,19 +10,32 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .acs_events import AcsEvent
 from .api_errors import ApiError, call_ended, call_not_connected
 from .api_models import CancelMediaRequest, CreateCallRequest, InviteParticipantsRequest, PlayAudioRequest
-from .call_flow import FAILED, Action, AskForKey, HangUp, Invite, Play, action_from_json, action_to_json, drive_plan
+from .call_flow import (
+    Action,
+    AskForKey,
+    HangUp,
+    Invite,
+    Play,
+    action_from_json,
+    action_to_json,
+    apply_event,
+    settle_outcome,
+)
 from .call_leg_store import CallLegExistsError, CallLegStore, ConcurrentUpdateError, DuplicateEventError, utc_now
-from .call_legs import CallLeg, LegState, Operation, TimelineEntry, apply_acs_event, state_notification
+from .call_legs import CallLeg, LegSnapshot, LegState, Operation, TimelineEntry, end_leg, instant, state_changes
 from .callautomation import CallAutomationClient, CallAutomationError, ThrottledError, file_source
 from .callautomation.client import new_repeatability
 from .callautomation.identifiers import is_phone_number
+from .callback_binding import check_callback_token, check_events_belong, new_callback_token
 from .event_delivery import EventDeliverer
 from .outbox import Outbox, OutboxMessage
+from .plans import CallPlan
 from .storage import CAMPAIGN_RESULTS_QUEUE
 
 logger = logging.getLogger(__name__)
@@ -30,6 +43,9 @@ logger = logging.getLogger(__name__)
 # Idempotency keys map to call leg ids through this namespace, so one key can only ever name one leg.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("9c1d3c4e-8a7b-4e0f-b6a5-2f1e0d9c8b7a")
 _MAX_EVENT_ATTEMPTS = 20
+# ACS recognises a repeated create call for 5 minutes after its first sending (Repeatability-First-Sent); after
+# that it would refuse the old headers, and new ones could place a second call. We stop 30 s short, for clock skew.
+REPEATABILITY_WINDOW_SECONDS = 270
 
 
 # Written down with an event like a queue message, but carried out here: the next step of the leg's plan.
@@ -40,6 +56,15 @@ def campaign_result_message(leg: CallLeg) -> OutboxMessage:
     """Tells the campaign that one of its calls ended (see campaigns.CampaignService.record_result)."""
     body = {"campaignId": leg.campaign_id, "phoneNumber": leg.recipient, "callLegId": leg.call_leg_id}
     return CAMPAIGN_RESULTS_QUEUE, json.dumps(body)
+
+
+def _repeatability_expired(leg: CallLeg, now: str) -> bool:
+    """Whether ACS would no longer recognise a repeat of this leg's create call request."""
+    try:
+        first_sent = parsedate_to_datetime(leg.acs_first_sent or "")
+    except (TypeError, ValueError):
+        return False
+    return (instant(now) - first_sent).total_seconds() > REPEATABILITY_WINDOW_SECONDS
 
 
 def call_leg_id_for(idempotency_key: str | None) -> str:
@@ -82,10 +107,21 @@ class CallService:
                 return leg  # placed (or failed) before: a repeat changes nothing
             # A previous attempt stopped before ACS answered. Sending the same repeatability headers again
             # lets ACS recognise it if it did place the call.
+            if _repeatability_expired(leg, utc_now()):
+                # Nothing tells us whether ACS ever got the first request. Asking again could call the person
+                # twice, so the leg ends instead (README: "Poison, and messages that come back late").
+                self.fail_leg(
+                    leg.call_leg_id,
+                    "RepeatabilityWindowPassed",
+                    0,
+                    "The call was not confirmed by ACS within its 5-minute repeatability window; it is not placed "
+                    "again, so that nobody is called twice.",
+                )
+                return self.store.get(leg.call_leg_id)
         try:
             connection = self.acs.create_call(
                 leg.targets,
-                f"{self.callback_base_url}/callbacks/{leg.call_leg_id}",
+                self.callback_url(leg),
                 source_caller_id=leg.caller_id if any(is_phone_number(t) for t in leg.targets) else None,
                 source=leg.source,
                 operation_context=leg.call_leg_id,
@@ -97,6 +133,10 @@ class CallService:
             raise
 
         def placed(current: CallLeg) -> None:
+            learned = current.acs_call_connection_id
+            if learned and learned != connection.call_connection_id:
+                logger.error("Call leg %s: a callback named connection %s, ACS answered %s; ACS's answer stands",
+                             current.call_leg_id, learned, connection.call_connection_id)
             current.acs_call_connection_id = connection.call_connection_id
             current.server_call_id = current.server_call_id or connection.server_call_id
 
@@ -111,6 +151,11 @@ class CallService:
 
     def leg_id_for(self, request: CreateCallRequest) -> str:
         return call_leg_id_for(request.idempotency_key)
+
+    def callback_url(self, leg: CallLeg) -> str:
+        """Where ACS posts this leg's events. The token makes it this leg's alone (ACS keeps query strings)."""
+        url = f"{self.callback_base_url}/callbacks/{leg.call_leg_id}"
+        return f"{url}?token={leg.callback_token}" if leg.callback_token else url
 
     def _new_leg(self, request: CreateCallRequest) -> CallLeg:
         request_id, first_sent = new_repeatability()
@@ -129,6 +174,7 @@ class CallService:
             plan=request.plan.to_dict() if request.plan else None,
             acs_request_id=request_id,
             acs_first_sent=first_sent,
+            callback_token=new_callback_token(),
         )
 
     def _forget_or_fail(self, leg: CallLeg, request: CreateCallRequest, error: CallAutomationError) -> None:
@@ -140,27 +186,37 @@ class CallService:
         elif not error.is_transient:
             self.fail_leg(leg.call_leg_id, "CreateCallRejected", error.status_code or 0, error.message)
 
-    def fail_leg(self, call_leg_id: str, reason: str, code: int, message: str) -> None:
-        """End a leg that ACS never took on, with the reason recorded and the caller told (idempotent)."""
+    def fail_leg(self, call_leg_id: str, reason: str, code: int, message: str) -> CallLeg:
+        """End a leg that ACS never took on (or that the app gave up on), with the reason recorded and the
+        caller told (idempotent)."""
+        return self.end_leg(call_leg_id, reason, {"code": code, "subCode": 0, "message": message}, "callFailed")
 
-        def fail(current: CallLeg) -> bool:
-            if not current.advance_to(LegState.TERMINATED):
+    def end_leg(self, call_leg_id: str, reason: str, result: dict[str, Any], kind: str) -> CallLeg:
+        """End a leg by the app's own decision: recorded with `reason`, its outcome settled from what it saw,
+        the caller told and (for a campaign call) the campaign too. A repeat changes nothing."""
+        before: dict[str, LegSnapshot] = {}
+
+        def end(current: CallLeg) -> bool:
+            before["leg"] = LegSnapshot.of(current)
+            if not end_leg(current, reason, result, utc_now()):
                 return False
-            current.ended_at = utc_now()
-            current.end_reason = {"event": reason, "code": code, "subCode": 0, "message": message}
-            current.outcome = current.outcome or FAILED
-            current.outcome_code = current.outcome_code or {"code": code, "subCode": 0, "message": message}
+            settle_outcome(current, CallPlan.from_dict(current.plan) if current.plan else None)
             return True
 
         def entries(current: CallLeg, changed: bool) -> list[TimelineEntry]:
-            return [TimelineEntry(utc_now(), "callFailed", {"reason": reason, "message": message})] if changed else []
+            details = {"reason": reason, "message": result.get("message")}
+            return [TimelineEntry(utc_now(), kind, details)] if changed else []
 
-        leg, changed = self.store.update(call_leg_id, fail, entries)
+        leg, changed = self.store.update(call_leg_id, end, entries)
         if changed:
-            notification = state_notification(leg, f"{reason}:{call_leg_id}")
-            self.outbox.send(
-                EventDeliverer.outbox_messages(call_leg_id, leg.callback_uri, [notification.to_cloud_event()])
+            notifications = state_changes(leg, before["leg"], f"{reason}:{call_leg_id}")
+            messages = EventDeliverer.outbox_messages(
+                call_leg_id, leg.callback_uri, [n.to_cloud_event() for n in notifications]
             )
+            if leg.campaign_id:
+                messages.append(campaign_result_message(leg))
+            self.outbox.send(messages)
+        return leg
 
     def hang_up(self, call_leg_id: str) -> CallLeg:
         leg = self._live_leg(call_leg_id)
@@ -225,7 +281,7 @@ class CallService:
             )
             self._record_operation(call_leg_id, operation, {"participant": participant})
             try:
-                self.acs.add_participant(
+                invitation = self.acs.add_participant(
                     leg.acs_call_connection_id,
                     participant,
                     source_caller_id=caller_id if is_phone_number(participant) else None,
@@ -234,15 +290,36 @@ class CallService:
             except CallAutomationError as error:
                 self._operation_failed(call_leg_id, operation, error)
                 raise
+            if invitation.invitation_id:
+                self._note_invitation(call_leg_id, operation.id, invitation.invitation_id)
             operations.append(operation)
         return operations
 
+    def _note_invitation(self, call_leg_id: str, operation_id: str, invitation_id: str) -> None:
+        """Kept so that removing the invitee while it still rings can cancel the invitation."""
+
+        def note(current: CallLeg) -> None:
+            if operation_id in current.operations:
+                current.operations[operation_id].invitation_id = invitation_id
+
+        self.store.update(call_leg_id, note)
+
     def remove(self, call_leg_id: str, participant: str) -> Operation:
+        """Remove a participant; one whose invitation still rings has the invitation cancelled instead."""
         leg = self._connected_leg(call_leg_id)
+        ringing = leg.ringing_invitation(participant)
         operation = Operation(id=str(uuid.uuid4()), kind="removeParticipant", participant=participant)
-        self._record_operation(call_leg_id, operation, {"participant": participant})
+        details: dict[str, Any] = {"participant": participant}
+        if ringing is not None:
+            details["cancelsInvitation"] = ringing.id
+        self._record_operation(call_leg_id, operation, details)
         try:
-            self.acs.remove_participant(leg.acs_call_connection_id, participant, operation_context=operation.id)
+            if ringing is not None and ringing.invitation_id:
+                self.acs.cancel_add_participant(
+                    leg.acs_call_connection_id, ringing.invitation_id, operation_context=operation.id
+                )
+            else:
+                self.acs.remove_participant(leg.acs_call_connection_id, participant, operation_context=operation.id)
         except CallAutomationError as error:
             self._operation_failed(call_leg_id, operation, error)
             raise
@@ -290,6 +367,19 @@ class CallService:
 
     # -- ACS callbacks ----------------------------------------------------------------------------------
 
+    def receive_callback(self, call_leg_id: str, token: str | None, events: list[AcsEvent]) -> bool:
+        """Apply the events of one ACS callback, once each, after checking they are about this leg
+        (CallbackRejectedError otherwise, with nothing written). False when the leg is unknown."""
+        leg = self.store.find(call_leg_id)
+        if leg is None:
+            logger.warning("Callback with %d event(s) for unknown call leg %s", len(events), call_leg_id[:64])
+            return False
+        check_callback_token(leg, token)
+        check_events_belong(leg, events)
+        for event in events:
+            self.apply_callback_event(call_leg_id, event)
+        return True
+
     def apply_callback_event(self, call_leg_id: str, event: AcsEvent) -> bool:
         """Apply one ACS event exactly once. False when the leg is unknown (the event is dropped and logged)."""
         for _ in range(_MAX_EVENT_ATTEMPTS):
@@ -297,27 +387,26 @@ class CallService:
             if leg is None:
                 logger.warning("Callback event %s (%s) for unknown call leg %s", event.id, event.name, call_leg_id)
                 return False
-            was_ended = leg.is_ended
+            check_events_belong(leg, [event])  # again: another event may have taught the leg its ids meanwhile
+            was_ended, outcome_before = leg.is_ended, leg.outcome
             # Callbacks can overtake ACS's answer to create call: learn the connection id from the event.
             leg.acs_call_connection_id = leg.acs_call_connection_id or event.call_connection_id
-            now = utc_now()
-            actions = drive_plan(leg, event, now)  # first: the outcome belongs in the state event below
-            outcome = apply_acs_event(leg, event, now)
+            effects = apply_event(leg, event, utc_now())
             caused = EventDeliverer.outbox_messages(
-                call_leg_id, leg.callback_uri, [n.to_cloud_event() for n in outcome.notifications]
+                call_leg_id, leg.callback_uri, [n.to_cloud_event() for n in effects.changes.notifications]
             )
-            if leg.is_ended and not was_ended and leg.campaign_id:
-                caused.append(campaign_result_message(leg))
-            caused += [(PLAN_STEP, action_to_json(action)) for action in actions]
+            if leg.campaign_id and leg.is_ended and (not was_ended or leg.outcome != outcome_before):
+                caused.append(campaign_result_message(leg))  # the end, or a late event correcting its outcome
+            caused += [(PLAN_STEP, action_to_json(action)) for action in effects.actions]
             try:
-                self.store.save(leg, outcome.timeline, acs_event_id=event.id, caused=caused)
+                self.store.save(leg, effects.changes.timeline, acs_event_id=event.id, caused=caused)
             except ConcurrentUpdateError:
                 continue  # another event of this call got there first; apply ours to the newer state
             except DuplicateEventError:
                 logger.info("ACS event %s was applied before", event.id)
                 self._send_unsent(leg, event.id)
                 return True
-            for participant in outcome.start_dtmf_for:
+            for participant in effects.changes.start_dtmf_for:
                 self._start_dtmf(leg, participant)
             self._follow_up(leg, caused)
             self.store.mark_sent(call_leg_id, event.id)

@@ -20,6 +20,7 @@ from pathlib import Path
 import jwt
 import pytest
 import requests
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -181,23 +182,67 @@ class Stack:
         }
         return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
 
+    def leg_row(self, call_leg_id: str) -> dict:
+        table = TableServiceClient.from_connection_string(self.azurite.connection_string).get_table_client(
+            self.table_name
+        )
+        try:
+            return dict(table.get_entity(call_leg_id, "leg"))
+        except ResourceNotFoundError:
+            return {}
+
     def post_acs_event(
-        self, call_leg_id: str, name: str, data: dict, *, event_id: str | None = None, token: str | None = None
+        self,
+        call_leg_id: str,
+        name: str,
+        data: dict,
+        *,
+        event_id: str | None = None,
+        token: str | None = None,
+        url_token: str | None = None,
+        time: str = "2026-01-01T00:00:00.0000000+00:00",
     ) -> requests.Response:
+        """Post a hand-made ACS event as ACS would: a valid ACS token, the leg's callback URL (its own token)
+        and, unless `data` says otherwise, the leg's ACS call ids."""
+        leg = self.leg_row(call_leg_id) if _is_uuid(call_leg_id) else {}
+        data = {
+            "callConnectionId": leg.get("acs_call_connection_id") or "unknown-connection",
+            **({"serverCallId": leg["server_call_id"]} if leg.get("server_call_id") else {}),
+            **data,
+        }
         event = {
             "id": event_id or str(uuid.uuid4()),
-            "source": "calling/callConnections/x",
+            "source": f"calling/callConnections/{data['callConnectionId']}",
             "type": f"Microsoft.Communication.{name}",
-            "time": "2026-01-01T00:00:00.0000000+00:00",
+            "time": time,
             "specversion": "1.0",
             "datacontenttype": "application/json",
             "data": data,
         }
+        return self.post_callback(call_leg_id, [event], token=token, url_token=url_token)
+
+    def post_callback(
+        self, call_leg_id: str, body: object, *, token: str | None = None, url_token: str | None = None
+    ) -> requests.Response:
+        if url_token is None and _is_uuid(call_leg_id):
+            url_token = self.leg_row(call_leg_id).get("callback_token")
         headers = {
             "Authorization": f"Bearer {token if token is not None else self.acs_token()}",
             "Content-Type": "application/json",
         }
-        return self.post(f"/callbacks/{call_leg_id}", [event], headers=headers)
+        params = {"token": url_token} if url_token else None
+        return requests.post(
+            f"{self.app_url}/callbacks/{call_leg_id}", data=json.dumps(body), headers=headers, params=params,
+            timeout=15,
+        )
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="session")

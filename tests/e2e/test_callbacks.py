@@ -1,8 +1,10 @@
 """POST /callbacks/{callLegId}: only valid ACS tokens get in; events apply once, in order, without lost updates."""
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlparse
 
 import jwt
 import pytest
@@ -122,3 +124,61 @@ def test_malformed_callback_bodies_get_400(stack, live_call):
         answer = stack.post(f"/callbacks/{live_call}", data=body, headers=headers)
         assert answer.status_code == 400, body
         assert set(answer.json()) == {"code", "message"}
+
+
+def _emulator_view(stack, leg_id):
+    """What ACS (the emulator) holds about a leg's call: its ids and the callback URL the app gave it."""
+    connection_id = stack.get_call(leg_id)["acsCallConnectionId"]
+    detail = stack.emulator.control("GET", f"/calls/{connection_id}").json()
+    url_token = parse_qs(urlparse(detail["callbackUri"]).query)["token"][0]
+    return connection_id, detail["serverCallId"], url_token, detail
+
+
+def test_a_callback_of_one_leg_is_refused_on_another_and_writes_nothing(stack, live_call):
+    other = stack.place_call(SILENT)
+    stack.wait_for_call(other, lambda leg: leg["state"] == "established")
+    a_connection, a_server, a_token, _ = _emulator_view(stack, live_call)
+    before = stack.rows(other)
+    rejected_before = _rejections(stack)
+    ended = {"resultInformation": {"code": 200, "subCode": 7000}}
+    a_ids = {"callConnectionId": a_connection, "serverCallId": a_server}
+
+    # A's real callback (A's URL token, A's call) replayed to B's path
+    replayed = stack.post_acs_event(other, "CallDisconnected", {**ended, **a_ids}, url_token=a_token)
+    # a hand-written CallDisconnected for B, carrying A's token
+    forged = stack.post_acs_event(other, "CallDisconnected", ended, url_token=a_token)
+    # B's own URL (as if leaked), with an event about A's call
+    other_call = stack.post_acs_event(other, "CallDisconnected", {**ended, **a_ids})
+    # B's URL, B's connection, someone else's server call
+    other_server = stack.post_acs_event(other, "CallDisconnected", {**ended, "serverCallId": a_server})
+    no_token = stack.post_acs_event(other, "CallDisconnected", ended, url_token="")
+
+    assert [r.status_code for r in (replayed, forged, other_call, other_server, no_token)] == [401, 401, 403, 403, 401]
+    assert all(set(r.json()) == {"code", "message"} for r in (replayed, forged, other_call, other_server, no_token))
+    assert stack.rows(other) == before
+    assert stack.get_call(other)["state"] == "established"
+    b_connection = stack.get_call(other)["acsCallConnectionId"]
+    assert stack.emulator.control("GET", f"/calls/{b_connection}").json()["state"] == "connected"
+    _wait_for_rejections(stack, rejected_before + 5)
+    assert a_token not in stack.app.output()  # counted and logged, without the secret
+    stack.post(f"/calls/{other}/Hangup")
+
+
+def test_the_callback_token_is_never_shown(stack, live_call):
+    _, _, url_token, _ = _emulator_view(stack, live_call)
+
+    shown = json.dumps(stack.get_call(live_call))
+
+    assert url_token and url_token not in shown
+
+
+def _rejections(stack) -> int:
+    """Refused callbacks, as the app logged them."""
+    return stack.app.output().count("Refused a callback")
+
+
+def _wait_for_rejections(stack, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while _rejections(stack) < count:
+        assert time.monotonic() < deadline, f"{_rejections(stack)} refusals logged, expected {count}"
+        time.sleep(0.05)

@@ -12,7 +12,7 @@ from shared.call_flow import (
     Play,
     action_from_json,
     action_to_json,
-    drive_plan,
+    apply_event,
     outcome_of_failed_call,
 )
 from shared.call_legs import CallLeg, LegState
@@ -46,6 +46,11 @@ def _event(name, context=None, result=None, **data):
         },
     }
     return parse_callback_body(json.dumps([body]).encode())[0]
+
+
+def drive_plan(leg, event, now=NOW):
+    """The plan's next steps after one event."""
+    return apply_event(leg, event, now).actions
 
 
 def _tones(*tones):
@@ -83,10 +88,12 @@ def test_silence_asks_again_then_gives_up_without_ever_confirming():
     again = drive_plan(leg, _event("RecognizeFailed", "plan:ask", silence), NOW)
     assert again == [AskForKey(PLAN.prompt, 3)] and leg.outcome is None
     last = drive_plan(leg, _event("RecognizeFailed", "plan:ask", silence), NOW)
-
-    assert leg.outcome == "answered-without-input"
-    assert leg.outcome_code["subCode"] == 8510
     assert last == [HangUp()]  # no goodbye for a non-answer
+    assert leg.outcome is None  # silence decides nothing: the call is not over yet
+
+    drive_plan(leg, _event("CallDisconnected", result={"code": 200, "subCode": 7000}), NOW)
+    assert leg.outcome == "answered-without-input"
+    assert leg.outcome_code["subCode"] == 7000
 
 
 def test_an_unoffered_key_counts_as_no_answer():
@@ -94,6 +101,7 @@ def test_an_unoffered_key_counts_as_no_answer():
     drive_plan(leg, _event("CallConnected"), NOW)
     drive_plan(leg, _event("RecognizeCompleted", "plan:ask", None, **_tones("seven")), NOW)
     drive_plan(leg, _event("RecognizeCompleted", "plan:ask", None, **_tones("nine")), NOW)
+    drive_plan(leg, _event("CallDisconnected", result={"code": 200, "subCode": 7000}), NOW)
 
     assert leg.outcome == "answered-without-input"
     assert leg.digits == "79"
@@ -127,12 +135,21 @@ def test_callee_hanging_up_mid_prompt_is_answered_without_input():
     assert leg.outcome == "answered-without-input"
 
 
-def test_a_late_event_after_the_end_does_nothing():
+def test_a_late_event_after_the_end_starts_no_plan_step():
     leg = _leg()
-    leg.state = LegState.TERMINATED
+    drive_plan(leg, _event("CallDisconnected", result={"code": 200, "subCode": 5010}), NOW)
 
     assert drive_plan(leg, _event("CallConnected"), NOW) == []
     assert leg.flow_step is None
+    assert leg.state is LegState.TERMINATED
+    assert leg.outcome == "answered-without-input"  # but it does tell that the callee answered
+
+
+def test_a_late_connection_to_a_call_the_app_gave_up_on_is_hung_up():
+    leg = _leg(plan=None)
+    leg.end_reason, leg.ended_at, leg.state = {"event": "RepeatabilityWindowPassed"}, NOW, LegState.TERMINATED
+
+    assert drive_plan(leg, _event("CallConnected"), NOW) == [HangUp()]
 
 
 @pytest.mark.parametrize(

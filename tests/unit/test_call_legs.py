@@ -3,7 +3,8 @@
 import json
 
 from shared.acs_events import parse_callback_body
-from shared.call_legs import CallLeg, LegState, Operation, apply_acs_event
+from shared.call_flow import apply_event
+from shared.call_legs import CallLeg, LegState, Operation
 
 NOW = "2026-01-01T00:00:00+00:00"
 PHONE = "4:+15005550006"
@@ -25,6 +26,11 @@ def _event(name: str, event_id: str = "e1", **data):
         }
     ]
     return parse_callback_body(json.dumps(body).encode())[0]
+
+
+def apply_acs_event(leg, event, now):
+    """What one event changes, and tells the caller (through the whole pipeline, so the state event is settled)."""
+    return apply_event(leg, event, now).changes
 
 
 def _roster(*raw_ids: str) -> list[dict]:
@@ -51,7 +57,7 @@ def test_dtmf_requested_starts_recognition_on_connect():
 
 
 def test_disconnected_is_final_and_records_the_reason():
-    leg = _leg(state=LegState.ESTABLISHED, participants=[PHONE])
+    leg = _leg(state=LegState.ESTABLISHED, participants=[PHONE], answered_at=NOW)
     result = {"code": 200, "subCode": 7000, "message": "ended"}
 
     apply_acs_event(leg, _event("CallDisconnected", resultInformation=result), NOW)
@@ -61,6 +67,32 @@ def test_disconnected_is_final_and_records_the_reason():
     assert leg.end_reason == {"event": "CallDisconnected", "code": 200, "subCode": 7000, "message": "ended"}
     assert leg.participants == []
     assert late.notifications == []
+
+
+def test_a_late_connection_corrects_the_outcome_and_tells_the_caller_again():
+    leg = _leg()
+    ended = apply_acs_event(leg, _event("CallDisconnected", resultInformation={"code": 200, "subCode": 5010}), NOW)
+    assert leg.outcome == "failed" and ended.notifications[0].data["outcome"] == "failed"
+
+    late = apply_acs_event(leg, _event("CallConnected", "e2"), NOW)
+
+    assert leg.state is LegState.TERMINATED and leg.outcome == "answered"
+    assert [n.data["outcome"] for n in late.notifications] == ["answered"]
+
+
+def test_create_call_failed_explains_the_end_whichever_ending_event_came_first():
+    failed = {"code": 486, "subCode": 8539, "message": "busy"}
+    disconnected = {"code": 486, "subCode": 8539, "message": "busy"} | {"subCode": 0}
+    in_order, reversed_ = _leg(), _leg()
+
+    apply_acs_event(in_order, _event("CreateCallFailed", "e1", resultInformation=failed), NOW)
+    apply_acs_event(in_order, _event("CallDisconnected", "e2", resultInformation=disconnected), NOW)
+    apply_acs_event(reversed_, _event("CallDisconnected", "e2", resultInformation=disconnected), NOW)
+    apply_acs_event(reversed_, _event("CreateCallFailed", "e1", resultInformation=failed), NOW)
+
+    for leg in (in_order, reversed_):
+        assert leg.end_reason == {"event": "CreateCallFailed", **failed}
+        assert leg.outcome == "busy"
 
 
 def test_create_call_failed_terminates_with_the_callee_code():

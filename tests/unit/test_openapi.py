@@ -28,8 +28,8 @@ from shared.api_models import (
     parse_participant_id,
     parse_play_audio,
 )
-from shared.call_flow import ASK, THROTTLED, drive_plan
-from shared.call_legs import CallLeg, Operation, apply_acs_event
+from shared.call_flow import ASK, THROTTLED, apply_event
+from shared.call_legs import CallLeg, Operation
 from shared.calls import CallService
 from shared.campaign_reports import OUTCOMES
 from shared.campaign_store import Campaign, CampaignExistsError, CampaignNotFoundError, Recipient
@@ -730,8 +730,7 @@ def produced_events() -> list[dict[str, Any]]:
     ]
     events = []
     for step in steps:
-        drive_plan(leg, step, now)
-        events += [n.to_cloud_event() for n in apply_acs_event(leg, step, now).notifications]
+        events += [n.to_cloud_event() for n in apply_event(leg, step, now).changes.notifications]
     return events
 
 
