@@ -21,6 +21,7 @@ from hangup import bp as hangup_bp
 from invite_participants import bp as invite_participants_bp
 from play_audio import bp as play_audio_bp
 from play_audio_queue import bp as play_audio_queue_bp
+from reconcile_calls import bp as reconcile_calls_bp
 from remove_participant import bp as remove_participant_bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -46,5 +47,6 @@ for blueprint in (
     campaign_recipients_queue_bp,
     campaign_dial_bp,
     campaign_results_bp,
+    reconcile_calls_bp,
 ):
     app.register_functions(blueprint)

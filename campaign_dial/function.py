@@ -6,7 +6,7 @@ import azure.functions as func
 
 from shared.campaign_store import CampaignNotFoundError
 from shared.fields import ValidationError
-from shared.poison import move_to_poison
+from shared.poison import final_attempt, move_to_poison
 from shared.queue_messages import message_json, message_text
 from shared.services import get_campaign_service
 from shared.settings import get_settings
@@ -25,7 +25,10 @@ def campaign_dial(msg: func.QueueMessage) -> None:
         if not (isinstance(campaign_id, str) and isinstance(phone_number, str) and isinstance(dial, int)):
             raise ValidationError("message", "needs campaignId, phoneNumber and dial.")
         waits = body.get("waits") if isinstance(body.get("waits"), int) else 0
-        result = get_campaign_service().dial(campaign_id, phone_number, dial, waits=waits)
+        service = get_campaign_service()
+        give_up = lambda why: service.give_up_dial(campaign_id, phone_number, dial, why)  # noqa: E731
+        with final_attempt(msg, CAMPAIGN_DIAL_QUEUE, give_up):
+            result = service.dial(campaign_id, phone_number, dial, waits=waits)
     except (ValidationError, CampaignNotFoundError, LookupError) as error:
         move_to_poison(get_settings(), CAMPAIGN_DIAL_QUEUE, msg.id, message_text(msg), repr(error))
         return

@@ -4,7 +4,7 @@ import azure.functions as func
 
 from shared.campaign_store import CampaignNotFoundError
 from shared.fields import ValidationError
-from shared.poison import move_to_poison
+from shared.poison import final_attempt, move_to_poison
 from shared.queue_messages import message_json, message_text
 from shared.services import get_campaign_service
 from shared.settings import get_settings
@@ -21,6 +21,8 @@ def campaign_results(msg: func.QueueMessage) -> None:
         fields = [body.get("campaignId"), body.get("phoneNumber"), body.get("callLegId")]
         if not all(isinstance(value, str) and value for value in fields):
             raise ValidationError("message", "needs campaignId, phoneNumber and callLegId.")
-        get_campaign_service().record_result(*fields)
+        service = get_campaign_service()
+        with final_attempt(msg, CAMPAIGN_RESULTS_QUEUE, lambda why: service.give_up_result(*fields, why)):
+            service.record_result(*fields)
     except (ValidationError, CampaignNotFoundError, LookupError) as error:
         move_to_poison(get_settings(), CAMPAIGN_RESULTS_QUEUE, msg.id, message_text(msg), repr(error))

@@ -10,7 +10,7 @@ import azure.functions as func
 
 from shared.api_models import ValidationError, parse_create_call
 from shared.callautomation import CallAutomationError
-from shared.poison import move_to_poison
+from shared.poison import final_attempt, move_to_poison
 from shared.queue_messages import message_json, message_text
 from shared.services import get_call_service
 from shared.settings import get_settings
@@ -31,12 +31,18 @@ def create_call_from_queue(msg: func.QueueMessage) -> None:
     if request.idempotency_key is None:
         request = dataclasses.replace(request, idempotency_key=f"message:{msg.id}")
     service = get_call_service()
+    leg_id = service.leg_id_for(request)
+
+    def give_up(reason: str) -> None:
+        if service.store.find(leg_id) is not None:
+            service.fail_leg(leg_id, "MessagePoisoned", 0, reason)
+
     try:
-        service.place_call(request)
+        with final_attempt(msg, CREATE_CALL_QUEUE, give_up):
+            service.place_call(request)
     except CallAutomationError as error:
         if error.is_transient:
-            raise  # transient: the host retries, then poisons after maxDequeueCount
-        leg_id = service.leg_id_for(request)
+            raise  # transient: the host retries, then poisons after maxDequeueCount (the leg ended above)
         move_to_poison(
             settings,
             CREATE_CALL_QUEUE,

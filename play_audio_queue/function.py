@@ -9,7 +9,7 @@ from shared.api_errors import ApiError
 from shared.api_models import ValidationError, parse_play_audio
 from shared.call_leg_store import CallLegNotFoundError
 from shared.callautomation import CallAutomationError
-from shared.poison import move_to_poison
+from shared.poison import final_attempt, move_to_poison, record_on_leg
 from shared.queue_messages import message_json, message_text
 from shared.services import get_call_service
 from shared.settings import get_settings
@@ -28,7 +28,10 @@ def play_audio_from_queue(msg: func.QueueMessage) -> None:
         call_leg_id = body.get("callLegId") if isinstance(body.get("callLegId"), str) else None
         if not call_leg_id:
             raise ValidationError("callLegId", "is required.")
-        service.play_audio(call_leg_id, parse_play_audio(body), operation_id=f"message:{msg.id}")
+        request = parse_play_audio(body)
+        give_up = record_on_leg(service.store, call_leg_id, PLAY_AUDIO_QUEUE, msg.id)
+        with final_attempt(msg, PLAY_AUDIO_QUEUE, give_up):
+            service.play_audio(call_leg_id, request, operation_id=f"message:{msg.id}")
         return
     except ApiError as error:
         if error.code == "CallNotConnected":

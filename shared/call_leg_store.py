@@ -6,11 +6,18 @@ change together in an entity-group transaction:
 - RowKey `tl-<key>`: the timeline, one row per thing that happened (read back in time order);
 - RowKey `ev-<ACS event id>`: marks an ACS event as applied (a repeat fails to create it and changes nothing),
   and keeps the events it caused for the caller until they are queued, so a repeat can queue what a crash lost.
+
+Beside them, an index of the legs that have not ended, for reconciliation with ACS: PartitionKey `live-NN`
+(16 buckets by a hash of the leg id, so writes spread), RowKey = the leg id, `checkAfter` = when to look at the
+leg next (epoch seconds). It is written before the leg and removed when the leg ends, so it only ever holds the
+calls in progress (plus the odd row a crash left behind, which reconciliation removes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -28,6 +35,8 @@ TIMELINE_PREFIX = "tl-"
 EVENT_PREFIX = "ev-"
 MAX_UPDATE_ATTEMPTS = 20
 MAX_OPERATIONS_KEPT = 100  # older finished operations live on in the timeline
+LIVE_PREFIX = "live-"
+LIVE_BUCKETS = 16
 
 T = TypeVar("T")
 
@@ -62,8 +71,13 @@ class CallLegStore:
         except ResourceExistsError:
             pass
 
-    def create(self, leg: CallLeg, timeline: Iterable[TimelineEntry] = ()) -> CallLeg:
-        """Store a new leg; CallLegExistsError if its id is taken (how idempotency keys stay single-use)."""
+    def create(
+        self, leg: CallLeg, timeline: Iterable[TimelineEntry] = (), *, check_after: float | None = None
+    ) -> CallLeg:
+        """Store a new leg; CallLegExistsError if its id is taken (how idempotency keys stay single-use).
+        `check_after` (epoch seconds) lists it among the live legs, to be looked at then."""
+        if check_after is not None:
+            self.watch(leg.call_leg_id, check_after)
         operations = [("create", _leg_entity(leg))] + [
             ("create", _timeline_entity(leg.call_leg_id, e)) for e in timeline
         ]
@@ -96,6 +110,7 @@ class CallLegStore:
         rows = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": call_leg_id}, select=["RowKey"])
         for row in rows:
             self._table.delete_entity(partition_key=call_leg_id, row_key=row["RowKey"])
+        self.unwatch(call_leg_id)
 
     def timeline(self, call_leg_id: str) -> list[dict[str, Any]]:
         rows = self._table.query_entities(
@@ -171,10 +186,43 @@ class CallLegStore:
                 continue
         raise ConcurrentUpdateError(call_leg_id)
 
+    # -- the live legs, for reconciliation ----------------------------------------------------------------
+
+    def watch(self, call_leg_id: str, check_after: float) -> None:
+        """List the leg as live, to be looked at after `check_after` (epoch seconds); again moves that time."""
+        row = {"PartitionKey": _live_partition(call_leg_id), "RowKey": call_leg_id, "checkAfter": float(check_after)}
+        self._table.upsert_entity(row, mode=UpdateMode.REPLACE)
+
+    def unwatch(self, call_leg_id: str) -> None:
+        try:
+            self._table.delete_entity(partition_key=_live_partition(call_leg_id), row_key=call_leg_id)
+        except ResourceNotFoundError:
+            pass
+
+    def due_for_check(self, now: float | None = None, limit: int = 1000) -> list[str]:
+        """Ids of live legs whose check time has come, oldest first within each bucket, at most `limit`."""
+        now = time.time() if now is None else now
+        due: list[str] = []
+        for bucket in range(LIVE_BUCKETS):
+            rows = self._table.query_entities(
+                "PartitionKey eq @pk and checkAfter le @now",
+                parameters={"pk": f"{LIVE_PREFIX}{bucket:02d}", "now": float(now)},
+                select=["RowKey", "checkAfter"],
+            )
+            due += [row["RowKey"] for row in sorted(rows, key=lambda r: r["checkAfter"])][: limit - len(due)]
+            if len(due) >= limit:
+                break
+        return due
+
     def append_timeline(self, call_leg_id: str, entries: Iterable[TimelineEntry]) -> None:
         """Add timeline rows without touching the leg; upserts, so a repeat with the same keys adds nothing."""
         for entry in entries:
             self._table.upsert_entity(_timeline_entity(call_leg_id, entry), mode=UpdateMode.REPLACE)
+
+
+def _live_partition(call_leg_id: str) -> str:
+    bucket = int(hashlib.sha256(call_leg_id.encode()).hexdigest()[:8], 16) % LIVE_BUCKETS
+    return f"{LIVE_PREFIX}{bucket:02d}"
 
 
 def _is_leg_id(text: str) -> bool:

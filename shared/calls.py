@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -79,6 +80,7 @@ class CallService:
     callback_base_url: str
     default_caller_id: str | None = None
     cognitive_services_endpoint: str | None = None  # Azure AI services for text-to-speech prompts
+    reconcile_after_seconds: float = 300.0  # a live leg ACS has not told us about for this long is checked
 
     # -- create and end ---------------------------------------------------------------------------------
 
@@ -100,7 +102,11 @@ class CallService:
         if campaign is not None:
             leg.campaign_id, leg.recipient, leg.attempt = campaign
         try:
-            self.store.create(leg, [TimelineEntry(leg.created_at, "callRequested", {"targets": leg.targets})])
+            self.store.create(
+                leg,
+                [TimelineEntry(leg.created_at, "callRequested", {"targets": leg.targets})],
+                check_after=time.time() + self.reconcile_after_seconds,
+            )
         except CallLegExistsError:
             leg = self.store.get(leg.call_leg_id)
             if leg.acs_call_connection_id or leg.is_ended:
@@ -191,15 +197,20 @@ class CallService:
         caller told (idempotent)."""
         return self.end_leg(call_leg_id, reason, {"code": code, "subCode": 0, "message": message}, "callFailed")
 
-    def end_leg(self, call_leg_id: str, reason: str, result: dict[str, Any], kind: str) -> CallLeg:
-        """End a leg by the app's own decision: recorded with `reason`, its outcome settled from what it saw,
-        the caller told and (for a campaign call) the campaign too. A repeat changes nothing."""
+    def end_leg(
+        self, call_leg_id: str, reason: str, result: dict[str, Any], kind: str, *, answered: bool = False
+    ) -> CallLeg:
+        """End a leg by the app's own decision: recorded with `reason`, its outcome settled from what it saw
+        (`answered`: ACS said the callee is on the line), the caller told and (for a campaign call) the campaign
+        too. A repeat changes nothing."""
         before: dict[str, LegSnapshot] = {}
 
         def end(current: CallLeg) -> bool:
             before["leg"] = LegSnapshot.of(current)
             if not end_leg(current, reason, result, utc_now()):
                 return False
+            if answered:
+                current.answered_at = current.answered_at or utc_now()
             settle_outcome(current, CallPlan.from_dict(current.plan) if current.plan else None)
             return True
 
@@ -209,6 +220,7 @@ class CallService:
 
         leg, changed = self.store.update(call_leg_id, end, entries)
         if changed:
+            self.store.unwatch(call_leg_id)
             notifications = state_changes(leg, before["leg"], f"{reason}:{call_leg_id}")
             messages = EventDeliverer.outbox_messages(
                 call_leg_id, leg.callback_uri, [n.to_cloud_event() for n in notifications]
@@ -406,6 +418,8 @@ class CallService:
                 logger.info("ACS event %s was applied before", event.id)
                 self._send_unsent(leg, event.id)
                 return True
+            if leg.is_ended and not was_ended:
+                self.store.unwatch(call_leg_id)  # reconciliation need not look at it any more
             for participant in effects.changes.start_dtmf_for:
                 self._start_dtmf(leg, participant)
             self._follow_up(leg, caused)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .api_models import CreateCallRequest, call_events_field
-from .call_flow import BUSY, NO_ANSWER, THROTTLED
+from .call_flow import BUSY, FAILED, NO_ANSWER, THROTTLED
 from .call_leg_store import CallLegStore, utc_now
 from .call_legs import CallLeg
 from .callautomation import CallAutomationError, ThrottledError
@@ -385,6 +385,37 @@ class CampaignService:
             # After the recipient is marked, so progress never shows more calls in progress than the cap.
             self.pacer.release_holder(call_leg_id, campaign_id)
 
+    def give_up_dial(self, campaign_id: str, phone_number: str, dial: int, reason: str) -> None:
+        """The host is giving up on a dial message (its last attempt failed): the attempt ends as failed with the
+        reason, so the recipient is neither stuck nor silently dropped."""
+        leg_id = call_leg_id_for(_idempotency_key(campaign_id, phone_number, dial))
+        recipient = self.campaigns.get_recipient(campaign_id, phone_number)
+        if recipient.status == CALLING and recipient.call_leg_id == leg_id:
+            if self.legs.find(leg_id) is not None:
+                self.calls.fail_leg(leg_id, "MessagePoisoned", 0, reason)  # its result message concludes it
+                return
+            self.pacer.release_holder(leg_id, campaign_id)
+            code = {"code": 0, "subCode": 0, "message": reason}
+            self._conclude(self._campaign(campaign_id), phone_number, leg_id, FAILED, code, None)
+        elif recipient.status in (QUEUED, WAITING) and recipient.dials < dial:
+            self.pacer.release_holder(leg_id, campaign_id)
+            self._give_up(campaign_id, phone_number, reason, dial=dial)
+
+    def give_up_result(self, campaign_id: str, phone_number: str, call_leg_id: str, reason: str) -> None:
+        """The host is giving up on a result message: free the slot and record the end as well as we can."""
+        self.pacer.release_holder(call_leg_id, campaign_id)
+        self._give_up(campaign_id, phone_number, reason, call_leg_id=call_leg_id)
+
+    def _give_up(self, campaign_id: str, phone_number: str, reason: str, **about: Any) -> None:
+        def give_up(current: Recipient) -> None:
+            if current.status in FINAL_STATUSES:
+                return
+            current.status, current.outcome = DONE, FAILED
+            current.outcome_code = {"code": 0, "subCode": 0, "message": reason}
+            current.history = [*current.history, {"outcome": FAILED, "reason": reason, **about}]
+
+        self.campaigns.update_recipient(campaign_id, phone_number, give_up)
+
     def _start(self, campaign_id: str, phone_number: str, dial: int, call_leg_id: str) -> int:
         """Mark the recipient as being called by this dial; returns the attempt number."""
 
@@ -415,8 +446,11 @@ class CampaignService:
 
         def note(current: Recipient) -> None:
             next_dial.clear()
+            if current.call_leg_id == call_leg_id and current.status in (WAITING, DONE):
+                _correct(current, call_leg_id, outcome, code, leg, retry["retryOn"])
+                return  # recorded before: a repeated result message, or a late event correcting the outcome
             if current.status != CALLING or current.call_leg_id != call_leg_id:
-                return  # recorded before: a repeated result message
+                return
             entry: dict[str, Any] = {
                 "attempt": current.attempts,
                 "callLegId": call_leg_id,
@@ -464,6 +498,30 @@ class CampaignService:
                 current.status = status
 
         self.campaigns.update_recipient(recipient.campaign_id, recipient.phone_number, finish)
+
+
+def _correct(
+    recipient: Recipient,
+    call_leg_id: str,
+    outcome: str,
+    code: dict[str, Any] | None,
+    leg: CallLeg | None,
+    retry_on: list[str],
+) -> None:
+    """A late ACS event changed how the recipient's last call ended (e.g. a delayed CallConnected shows a
+    'failed' call was answered): fix the record, and call off a retry the new outcome does not warrant."""
+    entry = next((e for e in reversed(recipient.history) if e.get("callLegId") == call_leg_id), None)
+    if entry is None or entry.get("outcome") in (outcome, THROTTLED):
+        return
+    corrected = {**entry, "outcome": outcome, "outcomeCode": code, "correctedFrom": entry.get("outcome")}
+    if leg is not None:
+        corrected.update(answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits)
+        recipient.digits, recipient.answered_at, recipient.ended_at = leg.digits, leg.answered_at, leg.ended_at
+        recipient.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
+    recipient.history = [corrected if e is entry else e for e in recipient.history]
+    recipient.outcome, recipient.outcome_code = outcome, code
+    if recipient.status == WAITING and outcome not in retry_on:
+        recipient.status, recipient.next_attempt_at = DONE, None  # the queued retry finds it done and stops
 
 
 def _jitter(bounds: tuple[float, float]) -> float:

@@ -1,10 +1,22 @@
-"""Moving a queue message that can never succeed to `<queue>-poison`, with the reason logged and, where the
-message belongs to a call leg, recorded on its timeline. Nothing is silently dropped."""
+"""Poison: a queue message that can never succeed ends in `<queue>-poison`, with the reason logged and recorded
+on what it concerned (a call leg, a campaign recipient). Nothing is silently dropped.
+
+Two ways in: a message that is invalid is moved at once (`move_to_poison`); a message that keeps failing is moved
+by the host after its last attempt (`maxDequeueCount`), and `final_attempt` records the end on what it concerned
+before that last failure goes back to the host.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
 
+import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
 
 from .call_leg_store import CallLegStore, utc_now
@@ -33,11 +45,60 @@ def move_to_poison(
     except ResourceExistsError:
         pass
     queue.send_message(text)
-    if store is not None and call_leg_id and store.find(call_leg_id) is not None:
-        entry = TimelineEntry(
-            utc_now(),
-            "messagePoisoned",
-            {"queue": queue_name, "messageId": message_id, "reason": reason},
-            key=f"poison-{message_id}",
-        )
+    if store is not None and call_leg_id:
+        record_on_leg(store, call_leg_id, queue_name, message_id)(reason)
+
+
+def record_on_leg(store: CallLegStore, call_leg_id: str, queue_name: str, message_id: str) -> Callable[[str], None]:
+    """Puts a poisoned message's reason on the timeline of the leg it was about (if there is such a leg)."""
+
+    def record(reason: str) -> None:
+        if store.find(call_leg_id) is None:
+            return
+        details = {"queue": queue_name, "messageId": message_id, "reason": reason}
+        entry = TimelineEntry(utc_now(), "messagePoisoned", details, key=f"poison-{message_id}")
         store.append_timeline(call_leg_id, [entry])
+
+    return record
+
+
+HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"
+# An app setting overrides host.json this way in Azure (and under func start).
+MAX_DEQUEUE_SETTING = "AzureFunctionsJobHost__extensions__queues__maxDequeueCount"
+DEFAULT_MAX_DEQUEUE_COUNT = 5
+
+
+@lru_cache(maxsize=1)
+def max_dequeue_count() -> int:
+    """How many times the host tries a queue message before moving it to poison, as the host reads it."""
+    configured = os.environ.get(MAX_DEQUEUE_SETTING, "").strip()
+    if configured.isdigit():
+        return int(configured)
+    try:
+        queues = json.loads(HOST_JSON.read_text()).get("extensions", {}).get("queues", {})
+    except (OSError, ValueError):
+        return DEFAULT_MAX_DEQUEUE_COUNT
+    value = {k.lower(): v for k, v in queues.items()}.get("maxdequeuecount")
+    return value if isinstance(value, int) and value > 0 else DEFAULT_MAX_DEQUEUE_COUNT
+
+
+def is_last_attempt(msg: func.QueueMessage) -> bool:
+    return (msg.dequeue_count or 1) >= max_dequeue_count()
+
+
+@contextmanager
+def final_attempt(msg: func.QueueMessage, queue_name: str, record: Callable[[str], object]) -> Iterator[None]:
+    """Run a queue handler's work; if it fails on the message's last attempt, `record(reason)` first ends what
+    the message concerned (with the reason), then the failure goes on to the host, which moves the message to
+    poison. Earlier failures go to the host as they are: it tries again."""
+    try:
+        yield
+    except Exception as error:
+        if is_last_attempt(msg):
+            reason = f"gave up after {msg.dequeue_count} attempts: {type(error).__name__}: {error}"
+            logger.error("Message %s of %s goes to %s-poison: %s", msg.id, queue_name, queue_name, reason)
+            try:
+                record(reason)
+            except Exception:
+                logger.exception("Could not record the end of message %s of %s", msg.id, queue_name)
+        raise

@@ -17,6 +17,7 @@ from .event_delivery import EventDeliverer
 from .outbox import Outbox
 from .pacing import TABLE_NAME as PACING_TABLE
 from .pacing import Pacer
+from .reconciliation import Reconciler
 from .settings import ConfigurationError, Settings, get_settings
 from .storage import queue_client, table_client
 
@@ -67,7 +68,15 @@ def get_call_service() -> CallService:
         callback_base_url=settings.require("callback_base_url"),
         default_caller_id=settings.default_caller_id,
         cognitive_services_endpoint=settings.cognitive_services_endpoint,
+        reconcile_after_seconds=settings.reconcile_after_seconds,
     )
+
+
+@lru_cache(maxsize=1)
+def get_reconciler() -> Reconciler:
+    settings = get_settings()
+    calls = get_call_service()
+    return Reconciler(calls, calls.store, calls.acs, after_seconds=settings.reconcile_after_seconds)
 
 
 @lru_cache(maxsize=1)

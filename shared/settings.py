@@ -35,6 +35,7 @@ class Settings:
     event_delivery_attempts: int = 6
     event_delivery_backoff_seconds: float = 5.0
     pacing_lease_seconds: float = 900.0  # a call slot comes back by itself after this if its end is never seen
+    reconcile_after_seconds: float = 300.0  # a live leg ACS has told nothing about for this long is checked
 
     @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> Settings:
@@ -61,6 +62,7 @@ class Settings:
             event_delivery_attempts=int(value("EVENT_DELIVERY_ATTEMPTS") or 6),
             event_delivery_backoff_seconds=float(value("EVENT_DELIVERY_BACKOFF_SECONDS") or 5.0),
             pacing_lease_seconds=float(value("PACING_LEASE_SECONDS") or 900.0),
+            reconcile_after_seconds=float(value("RECONCILE_AFTER_SECONDS") or 300.0),
         )
 
     def require(self, name: str) -> str:

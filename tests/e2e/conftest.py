@@ -36,6 +36,7 @@ WEBHOOK_SECRET = "whsec_" + "ZTJlLXRlc3Qtd2ViaG9vay1zZWNyZXQtMDAwMQ=="
 CALLER_ID = "+18005550100"
 TEST_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 TEST_KID = "e2e-test-key"
+RECONCILE_AFTER_SECONDS = 3
 
 
 def _free_port() -> int:
@@ -273,6 +274,8 @@ def stack(azurite: RunningAzurite, emulator: RunningEmulator) -> Iterator[Stack]
         "CALL_LEGS_TABLE": table_name,
         "EVENT_DELIVERY_ATTEMPTS": "3",
         "EVENT_DELIVERY_BACKOFF_SECONDS": "1",
+        "RECONCILE_SCHEDULE": "*/1 * * * * *",
+        "RECONCILE_AFTER_SECONDS": str(RECONCILE_AFTER_SECONDS),
     }
     with ExitStack() as apps:
         app = apps.enter_context(running_devhost(REPO_ROOT, port=port, env=env))

@@ -32,13 +32,14 @@ from shared.call_flow import ASK, THROTTLED, apply_event
 from shared.call_legs import CallLeg, Operation
 from shared.calls import CallService
 from shared.campaign_reports import OUTCOMES
-from shared.campaign_store import Campaign, CampaignExistsError, CampaignNotFoundError, Recipient
+from shared.campaign_store import Recipient
 from shared.campaigns import CampaignService, parse_campaign, parse_recipients, parse_recipients_csv
 from shared.fields import object_fields
 from shared.operations import accepted_operation
 from shared.outbox import Outbox
 from shared.plans import parse_plan
 from tests.support.app_index import app_functions
+from tests.support.fakes import CampaignTables, Queue
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "openapi.json"
@@ -787,45 +788,6 @@ def test_the_answers_the_code_writes_fit_their_schemas(spec):
     error = json.loads(call_not_found(LEG_ID).to_response().get_body())
     assert schema_problems(spec, {"$ref": schemas + "Error"}, error) == []
     assert schema_problems(spec, {"$ref": schemas + "Error"}, {"code": "X"}) == ["$: 'message' is required"]
-
-
-class CampaignTables:
-    """Campaigns and recipients in memory, with CampaignStore's answers."""
-
-    def __init__(self) -> None:
-        self.campaigns: dict[str, Campaign] = {}
-        self.recipients: dict[str, list[Recipient]] = {}
-
-    def create_campaign(self, campaign: Campaign) -> Campaign:
-        if campaign.campaign_id in self.campaigns:
-            raise CampaignExistsError(campaign.campaign_id)
-        self.campaigns[campaign.campaign_id] = campaign
-        return campaign
-
-    def get_campaign(self, campaign_id: str) -> Campaign:
-        if campaign_id not in self.campaigns:
-            raise CampaignNotFoundError(campaign_id)
-        return copy.deepcopy(self.campaigns[campaign_id])
-
-    def cancel_campaign(self, campaign_id: str, now: str) -> Campaign:
-        campaign = self.get_campaign(campaign_id)
-        campaign.status, campaign.cancelled_at = "cancelled", now
-        self.campaigns[campaign_id] = campaign
-        return campaign
-
-    def list_recipients(self, campaign_id: str) -> list[Recipient]:
-        return list(self.recipients.get(campaign_id, []))
-
-
-class Queue:
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def create_queue(self) -> None:
-        pass
-
-    def send_message(self, text: str, visibility_timeout: int | None = None) -> None:
-        self.messages.append(text)
 
 
 def test_the_campaign_answers_fit_their_schemas(spec, functions, monkeypatch):

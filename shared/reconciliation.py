@@ -1,0 +1,101 @@
+"""Reconciliation: legs that ACS has not told us about for a while are checked against ACS itself.
+
+Callbacks can be lost for good (ACS gave up while the app was down, a network partition, `make run` stopped with a
+call live). A timer asks ACS about every live leg that has heard nothing for `after_seconds`:
+- ACS no longer knows the call: it ended unseen. The leg ends with the reason `Reconciled`.
+- ACS still rings it, or the leg never heard it connect: nobody is driving the call. It is hung up and ended.
+- ACS has it connected and so does the leg: a long call (an escalation, a long message). Looked at again later.
+- The leg never reached ACS (no connection id) and ACS's repeatability window has passed: it never will; ended.
+Ending goes through CallService.end_leg, so the caller is told, a campaign records the result and frees the
+pacing slot. Every step is guarded by the leg's state and ETag, so two instances reconciling at once (or a
+callback arriving meanwhile) end a leg once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .call_leg_store import CallLegStore
+from .call_legs import RECONCILED, CallLeg, LegState, instant
+from .callautomation import CallAutomationClient, CallAutomationError, CallNotFoundError
+from .calls import REPEATABILITY_WINDOW_SECONDS, CallService
+
+logger = logging.getLogger(__name__)
+
+GONE = {"code": 404, "subCode": 8522, "message": "ACS no longer knows this call; its end was never reported."}
+NEVER_PLACED = {"code": 0, "subCode": 0, "message": "ACS never confirmed this call and cannot be asked again."}
+TRANSIENT_RETRY_SECONDS = 30.0
+
+
+@dataclass
+class Reconciler:
+    calls: CallService
+    store: CallLegStore
+    acs: CallAutomationClient
+    after_seconds: float = 300.0
+    clock: Callable[[], float] = time.time
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def run(self, limit: int = 1000) -> Counter[str]:
+        """One pass over the live legs that are due; how many ended up how (for the log)."""
+        self.counts.clear()
+        for call_leg_id in self.store.due_for_check(self.clock(), limit):
+            try:
+                self.counts[self.check(call_leg_id)] += 1
+            except Exception:  # one leg's trouble must not stop the others; the next pass tries again
+                logger.exception("Reconciling call leg %s failed", call_leg_id)
+                self.counts["error"] += 1
+        return self.counts
+
+    def check(self, call_leg_id: str) -> str:
+        """Look at one live leg; returns what was done."""
+        now = self.clock()
+        leg = self.store.find(call_leg_id)
+        if leg is None or leg.is_ended:
+            self.store.unwatch(call_leg_id)  # ended (its callback removed it) or never created (a crash)
+            return "not-live"
+        heard = _epoch(leg.last_heard_at or leg.created_at)
+        if now - heard < self.after_seconds:
+            self.store.watch(call_leg_id, heard + self.after_seconds)
+            return "recently-heard"
+        if not leg.acs_call_connection_id:
+            if now - _epoch(leg.created_at) < REPEATABILITY_WINDOW_SECONDS:
+                self.store.watch(call_leg_id, now + self.after_seconds)  # the create call may still be retried
+                return "waiting-for-acs"
+            self._end(leg, NEVER_PLACED)
+            return "never-placed"
+        try:
+            call = self.acs.get_call(leg.acs_call_connection_id)
+        except CallNotFoundError:
+            self._end(leg, GONE)
+            return "gone"
+        except CallAutomationError as error:
+            logger.warning("Could not ask ACS about call leg %s (%s); trying again later", call_leg_id, error)
+            self.store.watch(call_leg_id, now + TRANSIENT_RETRY_SECONDS)
+            return "acs-unavailable"
+        if call.state == "connected" and leg.state is LegState.ESTABLISHED:
+            self.store.watch(call_leg_id, now + self.after_seconds)
+            return "still-connected"
+        self._hang_up(leg)
+        silent = f"{int(now - heard)} s"
+        self._end(leg, {"code": 0, "subCode": 0, "message": f"Hung up: ACS had told nothing about it for {silent}."},
+                  answered=call.state == "connected")
+        return "hung-up"
+
+    def _hang_up(self, leg: CallLeg) -> None:
+        try:
+            self.acs.hang_up(leg.acs_call_connection_id or "")
+        except CallNotFoundError:
+            pass  # ended meanwhile: nothing to hang up
+
+    def _end(self, leg: CallLeg, result: dict, *, answered: bool = False) -> None:
+        logger.info("Reconciled call leg %s: %s", leg.call_leg_id, result["message"])
+        self.calls.end_leg(leg.call_leg_id, RECONCILED, result, "reconciled", answered=answered)
+
+
+def _epoch(text: str | None) -> float:
+    return instant(text).timestamp() if text else 0.0

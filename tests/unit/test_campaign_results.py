@@ -1,0 +1,61 @@
+"""A campaign call's result: recorded once, retried by outcome, and corrected when a late event changes it."""
+
+import json
+
+from shared.call_legs import CallLeg, LegState
+from shared.campaign_store import CALLING, DONE, WAITING, Campaign, Recipient
+from shared.campaigns import DEFAULTS, CampaignService
+from shared.outbox import Outbox
+from tests.support import fakes
+
+CAMPAIGN = "reminders"
+NUMBER = "+15005550100"
+LEG = "5f0c1f4e-0000-4000-8000-000000000001"
+
+
+def _service(retry_on=("busy", "no-answer", "failed")):
+    tables, legs, pacer, queue = fakes.CampaignTables(), fakes.CallLegs(), fakes.Pacer(), fakes.Queue()
+    config = {**DEFAULTS, "retry": {"maxAttempts": 3, "delaySeconds": 600, "retryOn": list(retry_on)}}
+    tables.create_campaign(Campaign(CAMPAIGN, "r", config))
+    tables.add_recipient(Recipient(CAMPAIGN, NUMBER, status=CALLING, attempts=1, dials=1, call_leg_id=LEG))
+    service = CampaignService(campaigns=tables, calls=None, legs=legs, pacer=pacer, outbox=Outbox(lambda _: queue))
+    return service, tables, legs, pacer, queue
+
+
+def _ended_leg(outcome, answered_at=None):
+    return CallLeg(
+        LEG, ["4:" + NUMBER], state=LegState.TERMINATED, outcome=outcome, answered_at=answered_at,
+        ended_at="2026-01-01T00:01:00+00:00", campaign_id=CAMPAIGN, recipient=NUMBER, attempt=1,
+    )  # fmt: skip
+
+
+def test_a_late_event_that_shows_the_call_was_answered_corrects_the_result_and_calls_off_the_retry():
+    service, tables, legs, pacer, queue = _service()
+    legs.legs[LEG] = _ended_leg("failed")
+    assert service.record_result(CAMPAIGN, NUMBER, LEG) == "retry-scheduled"
+    assert tables.get_recipient(CAMPAIGN, NUMBER).status == WAITING
+    retries = len(queue.messages)
+
+    legs.legs[LEG] = _ended_leg("answered-without-input", answered_at="2026-01-01T00:00:10+00:00")
+    service.record_result(CAMPAIGN, NUMBER, LEG)
+
+    recipient = tables.get_recipient(CAMPAIGN, NUMBER)
+    assert recipient.status == DONE and recipient.outcome == "answered-without-input"
+    assert recipient.answered_at == "2026-01-01T00:00:10+00:00"
+    assert [(e["outcome"], e.get("correctedFrom")) for e in recipient.history] == [("answered-without-input", "failed")]
+    assert len(queue.messages) == retries  # no second retry was queued
+    queued_retry = json.loads(queue.messages[-1])
+    assert service.dial(CAMPAIGN, NUMBER, queued_retry["dial"]) == "stale"  # the queued one stops there
+    assert pacer.released == [(LEG, CAMPAIGN)] * 2
+
+
+def test_a_repeated_result_changes_nothing():
+    service, tables, legs, _, queue = _service()
+    legs.legs[LEG] = _ended_leg("busy")
+    service.record_result(CAMPAIGN, NUMBER, LEG)
+    first = tables.get_recipient(CAMPAIGN, NUMBER)
+
+    service.record_result(CAMPAIGN, NUMBER, LEG)
+
+    assert tables.get_recipient(CAMPAIGN, NUMBER) == first
+    assert len(queue.messages) == 1
