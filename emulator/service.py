@@ -238,9 +238,11 @@ class CallService:
         if call.state == CallState.CONNECTING and call.pending_callees <= 0:
             result = (failure.code, failure.sub_code, failure.message)
             self._emit(call, "CreateCallFailed", result=result, context=call.operation_context)
-            self._end(call, result, announce=False)
+            # ACS documents CreateCallFailed *and* CallDisconnected for a failed create call, without saying what the
+            # second carries; it gets the same resultInformation, so either event tells the app why.
+            self._end(call, result)
 
-    def _end(self, call: Call, result: tuple[int, int, str], *, announce: bool = True) -> None:
+    def _end(self, call: Call, result: tuple[int, int, str]) -> None:
         """End the call: stop its timers and media, count it out, emit CallDisconnected, evict it later."""
         for handle in list(call.timers):
             handle.cancel()
@@ -259,8 +261,7 @@ class CallService:
         self.live_by_caller[caller] -= 1
         if self.live_by_caller[caller] <= 0:
             del self.live_by_caller[caller]
-        if announce:
-            self._emit(call, "CallDisconnected", result=result)
+        self._emit(call, "CallDisconnected", result=result)
         self._evictions[call.id] = self._loop.call_later(self.config.retention_seconds, self._evict, call.id)
 
     def _evict(self, call_id: str) -> None:

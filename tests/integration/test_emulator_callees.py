@@ -34,8 +34,24 @@ def test_failing_magic_numbers(emulator, callback_sink, number, codes):
     failed = callback_sink.wait_for_event("CreateCallFailed", call_connection_id=call_id)
     assert _result(failed) == codes
     assert failed["data"]["operationContext"] == "ctx-create"
-    assert event_types(callback_sink, call_id) == ["CreateCallFailed"]
+    callback_sink.wait_for_event("CallDisconnected", call_connection_id=call_id)
+    assert event_types(callback_sink, call_id) == ["CreateCallFailed", "CallDisconnected"]
     assert emulator.api("GET", f"/calling/callConnections/{call_id}").status_code == 404
+
+
+def test_failed_create_call_is_followed_by_call_disconnected_with_the_same_result(emulator, callback_sink):
+    callback_sink.fail_next(2, status=503)  # retries of CreateCallFailed must not let CallDisconnected overtake it
+    call_id = _create(emulator, callback_sink, "+15005550002")
+    disconnected = callback_sink.wait_for_event("CallDisconnected", call_connection_id=call_id)
+    failed, = callback_sink.events(call_id, "CreateCallFailed")
+    assert disconnected["data"]["resultInformation"] == failed["data"]["resultInformation"] == {
+        "code": 486, "subCode": 8539, "message": "Call failed, callee is busy."}
+    assert event_types(callback_sink, call_id) == ["CreateCallFailed", "CallDisconnected"]
+    assert [e["id"] for e in callback_sink.events(call_id)] == [
+        e["id"] for e in emulator.control("GET", f"/calls/{call_id}").json()["events"]]
+    ended, = [c for c in emulator.control("GET", "/calls/history").json()["value"] if c["callConnectionId"] == call_id]
+    assert ended["state"] == "disconnected" and ended["connectedAt"] is None
+    assert ended["endReason"] == {"code": 486, "subCode": 8539, "message": "Call failed, callee is busy."}
 
 
 def test_no_answer_waits_for_the_ring_timeout(emulator, callback_sink):
