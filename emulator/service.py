@@ -119,7 +119,8 @@ class CallService:
             extra=extra or {},
             now=self._clock(),
         )
-        delivery = self.deliverer.enqueue(call.id, callback_uri or call.callback_uri, event)
+        drop = call.count_callback()
+        delivery = self.deliverer.enqueue(call.id, callback_uri or call.callback_uri, event, drop=drop)
         call.events.append({"event": event, "delivery": delivery})
 
     def _participants_updated(self, call: Call) -> None:
@@ -212,8 +213,11 @@ class CallService:
         self.peak_total = max(self.peak_total, self.live_total)
         self.live_by_caller[caller] += 1
         self.peak_by_caller[caller] = max(self.peak_by_caller.get(caller, 0), self.live_by_caller[caller])
-        for target in request.targets:
-            script = self.callees.next_script(target.raw_id)
+        scripts = [(target, self.callees.next_script(target.raw_id)) for target in request.targets]
+        # With several targets the strictest rule wins: a test that asks for lost callbacks gets them.
+        rules = [script.drop_callbacks_after for _, script in scripts if script.drop_callbacks_after is not None]
+        call.drop_callbacks_after = min(rules, default=None)
+        for target, script in scripts:
             self._ring(
                 call,
                 script,
@@ -602,6 +606,19 @@ class CallService:
         call.participant(raw_id)  # 404 when not in the call
         self._participant_left(call, raw_id)
 
+    def drop_callbacks(self, call_id: str, after: int | None) -> dict[str, Any]:
+        """Lose the call's callbacks from now on (control API): those numbered above `after`, counted from the
+        call's first event, or with None every event not emitted yet. Events already emitted are not affected."""
+        call = self._call(call_id)
+        call.drop_callbacks_after = call.callbacks_emitted if after is None else after
+        return call.callbacks_view()
+
+    def deliver_callbacks(self, call_id: str) -> dict[str, Any]:
+        """Send the call's later callbacks again (control API)."""
+        call = self._call(call_id)
+        call.drop_callbacks_after = None
+        return call.callbacks_view()
+
     def stats(self) -> dict[str, Any]:
         return {
             "liveCalls": self.live_total,
@@ -612,6 +629,7 @@ class CallService:
             "callsInMemory": len(self.calls),
             "callbacksDelivered": self.deliverer.delivered,
             "callbacksFailed": self.deliverer.failed,
+            "callbacksDropped": self.deliverer.dropped,
             "callbacksPending": self.deliverer.pending,
         }
 
