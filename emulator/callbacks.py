@@ -4,6 +4,9 @@ Every callback is a JSON array holding one CloudEvent, posted with `Authorizatio
 signed with a key generated at start, served as JWKS at /calling/keys). Events of one call go out strictly in
 order through one worker per call; different calls are delivered in parallel. A failing webhook is retried
 with doubling backoff, then recorded as failed, and the call's later events still go out.
+
+An event enqueued with `drop=True` (a lost callback, see `Call.count_callback`) is never posted. It still takes
+its turn in the call's queue, so a `dropped` record also says that every earlier event of the call is settled.
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ class Delivery:
     url: str
     queued_at: str
     attempts: int = 0
-    status: str = "pending"  # pending | delivered | failed
+    status: str = "pending"  # pending | delivered | failed | dropped
     http_status: int | None = None
     error: str | None = None
     completed_at: str | None = None
@@ -155,16 +158,17 @@ class CallbackDeliverer:
         self._signer = signer
         self._session = session
         self._clock = clock
-        self._queues: dict[str, deque[tuple[str, dict[str, Any], Delivery]]] = {}
+        self._queues: dict[str, deque[tuple[str, dict[str, Any], Delivery, bool]]] = {}
         self._workers: dict[str, asyncio.Task] = {}
         self.log: deque[Delivery] = deque(maxlen=CALLBACK_LOG_SIZE)
         self.delivered = 0
         self.failed = 0
+        self.dropped = 0
 
-    def enqueue(self, call_id: str, url: str, event: dict[str, Any]) -> Delivery:
+    def enqueue(self, call_id: str, url: str, event: dict[str, Any], *, drop: bool = False) -> Delivery:
         delivery = Delivery(event["id"], event["type"], call_id, url, self._clock().isoformat())
         self.log.append(delivery)
-        self._queues.setdefault(call_id, deque()).append((url, event, delivery))
+        self._queues.setdefault(call_id, deque()).append((url, event, delivery, drop))
         if call_id not in self._workers:
             self._workers[call_id] = asyncio.get_running_loop().create_task(self._drain(call_id))
         return delivery
@@ -177,8 +181,11 @@ class CallbackDeliverer:
         queue = self._queues[call_id]
         try:
             while queue:
-                url, event, delivery = queue.popleft()
-                await self._deliver(url, event, delivery)
+                url, event, delivery, drop = queue.popleft()
+                if drop:
+                    self._drop(delivery)
+                else:
+                    await self._deliver(url, event, delivery)
         finally:
             # No await between the emptiness check above and here, so nothing can slip in unseen.
             self._workers.pop(call_id, None)
@@ -218,6 +225,11 @@ class CallbackDeliverer:
         else:
             self.failed += 1
         delivery.completed_at = self._clock().isoformat()
+
+    def _drop(self, delivery: Delivery) -> None:
+        delivery.status = "dropped"
+        delivery.completed_at = self._clock().isoformat()
+        self.dropped += 1
 
     def clear_log(self) -> None:
         self.log.clear()

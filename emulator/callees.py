@@ -3,6 +3,8 @@
 A script says whether the callee answers (or is busy, declines, ...), when, which keys it presses and when
 it hangs up. Scripts apply to createCall targets, participants:add and :transferToParticipant targets.
 A control-API script wins over a magic number; anything else answers after --answer-delay-ms.
+A script can also make the call lose its callbacks (`"callbacks": {"dropAfter": N}`), as if ACS had given up
+delivering them; that part applies to createCall targets only, since the callbacks belong to the call.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .config import EmulatorConfig
 
 ANSWER_KINDS = ("answer", "busy", "noAnswer", "decline", "unreachable")
 DTMF_CHARACTERS = set("0123456789*#ABCDabcd")
+MAX_DROP_AFTER = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Script:
     answer_after_ms: float | None = None  # None = the configured default for the outcome
     presses: tuple[Press, ...] = ()
     hang_up_after_ms: float | None = None
+    drop_callbacks_after: int | None = None  # the call's first N events go out, later ones never do
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"answer": self.answer}
@@ -56,6 +60,8 @@ class Script:
             out["presses"] = [{"tones": p.tones, "afterMs": p.after_ms, "from": p.start} for p in self.presses]
         if self.hang_up_after_ms is not None:
             out["hangUpAfterMs"] = self.hang_up_after_ms
+        if self.drop_callbacks_after is not None:
+            out["callbacks"] = {"dropAfter": self.drop_callbacks_after}
         return out
 
     def ring_ms(self, config: EmulatorConfig) -> float:
@@ -98,6 +104,22 @@ def _number(value: Any, field_name: str) -> float:
     return float(value)
 
 
+def parse_drop_after(value: Any, field_name: str) -> int:
+    """How many of a call's callback events go out before the rest are dropped (0 = none go out)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DROP_AFTER:
+        raise ScriptError(f"{field_name} must be a whole number of events between 0 and {MAX_DROP_AFTER}")
+    return value
+
+
+def _callbacks_rule(value: Any, field_name: str) -> int | None:
+    if value is None:
+        return None
+    # Strict about keys: a misspelt rule that silently delivered everything would defeat its purpose.
+    if not isinstance(value, dict) or set(value) != {"dropAfter"}:
+        raise ScriptError(f'{field_name} must be an object {{"dropAfter": N}}')
+    return parse_drop_after(value["dropAfter"], f"{field_name}.dropAfter")
+
+
 def parse_script(value: Any, field_name: str = "script") -> Script:
     if not isinstance(value, dict):
         raise ScriptError(f"{field_name} must be an object")
@@ -126,6 +148,7 @@ def parse_script(value: Any, field_name: str = "script") -> Script:
         answer_after_ms=None if answer_after is None else _number(answer_after, f"{field_name}.answerAfterMs"),
         presses=tuple(presses),
         hang_up_after_ms=None if hang_up_after is None else _number(hang_up_after, f"{field_name}.hangUpAfterMs"),
+        drop_callbacks_after=_callbacks_rule(value.get("callbacks"), f"{field_name}.callbacks"),
     )
 
 

@@ -84,6 +84,9 @@ class Call:
     tasks: set[asyncio.Task] = field(default_factory=set)
     pending_callees: int = 0  # createCall targets still ringing
     callee_scripts: dict[str, Any] = field(default_factory=dict)  # rawId → callees.Script of who answered
+    drop_callbacks_after: int | None = None  # events numbered above this are never sent; None = send all
+    callbacks_emitted: int = 0
+    callbacks_dropped: int = 0
 
     @classmethod
     def new(
@@ -170,6 +173,22 @@ class Call:
         self.tone_sequence_id += 1
         return self.tone_sequence_id
 
+    # --- lost callbacks -----------------------------------------------------------------------------------
+    def count_callback(self) -> bool:
+        """Count one more event of this call; True when the drop rule says it must not be sent."""
+        self.callbacks_emitted += 1
+        drop = self.drop_callbacks_after is not None and self.callbacks_emitted > self.drop_callbacks_after
+        if drop:
+            self.callbacks_dropped += 1
+        return drop
+
+    def callbacks_view(self) -> dict[str, Any]:
+        return {
+            "dropAfter": self.drop_callbacks_after,
+            "eventsEmitted": self.callbacks_emitted,
+            "eventsDropped": self.callbacks_dropped,
+        }
+
     # --- views --------------------------------------------------------------------------------------------
     def properties(self) -> dict[str, Any]:
         """CallConnectionProperties as the REST API returns them."""
@@ -215,6 +234,7 @@ class Call:
                 {"invitationId": i.id, "target": i.target.raw_id} for i in self.invitations.values()
             ],
             "continuousDtmf": self.continuous_dtmf is not None,
+            "callbacks": self.callbacks_view(),
             "media": {
                 "current": self.media_current.summary() if self.media_current else None,
                 "queued": [op.summary() for op in self.media_queue],

@@ -16,7 +16,9 @@ WELL_KNOWN_ACCESS_KEY = "YWNzLWVtdWxhdG9yLXdlbGwta25vd24tZGV2LWtleSE="
 DEFAULT_RESOURCE_ID = "0e4f6a51-7c0d-4b8e-9a3e-ac5e00000001"
 DEFAULT_ISSUER = "https://acscallautomation.communication.azure.com"
 
-SUPPORTED_API_VERSIONS = ("2024-09-15", "2025-05-15", "2026-03-12")
+# 2025-06-15 and 2026-03-12 are the stable versions the Python SDK 1.6.0 lists beyond the newest published swagger
+# (2025-05-15); their paths are the same, so the emulator treats all of these alike.
+SUPPORTED_API_VERSIONS = ("2024-09-15", "2025-05-15", "2025-06-15", "2026-03-12")
 
 # Fixed behaviour of the service (not flags).
 REPEATABILITY_WINDOW_SECONDS = 300  # §7.2: tracked for 5 minutes

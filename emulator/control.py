@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from . import errors
-from .callees import ScriptError, parse_scripts, target_key
+from .callees import ScriptError, parse_drop_after, parse_scripts, target_key
 from .config import SUPPORTED_API_VERSIONS
 from .errors import AcsError
 from .faults import parse_fault
@@ -193,6 +193,32 @@ async def hang_up_participant(request: web.Request) -> web.Response:
     return web.json_response({"hungUp": participant or "all"}, status=202)
 
 
+_CALLBACKS_BODY = 'the body must be {"drop": true}, {"drop": false} or {"dropAfter": N}'
+
+
+async def call_callbacks(request: web.Request) -> web.Response:
+    """Lose (or stop losing) a live call's callbacks: the events are emitted and logged but never posted."""
+    body = await _json(request)
+    if not isinstance(body, dict) or len(body) != 1 or not set(body) <= {"drop", "dropAfter"}:
+        return _error(400, _CALLBACKS_BODY)
+    service = _state(request).service
+    call_id = request.match_info["call_id"]
+    try:
+        if "dropAfter" in body:
+            view = service.drop_callbacks(call_id, parse_drop_after(body["dropAfter"], "dropAfter"))
+        elif body["drop"] is True:
+            view = service.drop_callbacks(call_id, None)
+        elif body["drop"] is False:
+            view = service.deliver_callbacks(call_id)
+        else:
+            return _error(400, "drop must be true or false")
+    except ScriptError as exc:
+        return _error(400, str(exc))
+    except AcsError as error:
+        return _acs_error(error)
+    return web.json_response({"callConnectionId": call_id, **view})
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/emulator/health", health)
@@ -209,6 +235,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/emulator/calls/{call_id}", get_call)
     r.add_post("/emulator/calls/{call_id}/dtmf", press_dtmf)
     r.add_post("/emulator/calls/{call_id}/hangup", hang_up_participant)
+    r.add_post("/emulator/calls/{call_id}/callbacks", call_callbacks)
     r.add_get("/emulator/stats", stats)
     r.add_get("/emulator/requests", list_requests)
     r.add_get("/emulator/callbacks", list_callbacks)

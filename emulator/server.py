@@ -65,6 +65,8 @@ async def serve(config: EmulatorConfig, announce: Callable[[str], None]) -> None
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((config.host, config.port))
+    # Listen before the connection string is announced: a client that connects at once is queued, not refused.
+    sock.listen(1024)
     port = sock.getsockname()[1]
 
     with tempfile.TemporaryDirectory(prefix="acs-emulator-") as directory:

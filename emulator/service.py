@@ -119,7 +119,8 @@ class CallService:
             extra=extra or {},
             now=self._clock(),
         )
-        delivery = self.deliverer.enqueue(call.id, callback_uri or call.callback_uri, event)
+        drop = call.count_callback()
+        delivery = self.deliverer.enqueue(call.id, callback_uri or call.callback_uri, event, drop=drop)
         call.events.append({"event": event, "delivery": delivery})
 
     def _participants_updated(self, call: Call) -> None:
@@ -212,8 +213,11 @@ class CallService:
         self.peak_total = max(self.peak_total, self.live_total)
         self.live_by_caller[caller] += 1
         self.peak_by_caller[caller] = max(self.peak_by_caller.get(caller, 0), self.live_by_caller[caller])
-        for target in request.targets:
-            script = self.callees.next_script(target.raw_id)
+        scripts = [(target, self.callees.next_script(target.raw_id)) for target in request.targets]
+        # With several targets the strictest rule wins: a test that asks for lost callbacks gets them.
+        rules = [script.drop_callbacks_after for _, script in scripts if script.drop_callbacks_after is not None]
+        call.drop_callbacks_after = min(rules, default=None)
+        for target, script in scripts:
             self._ring(
                 call,
                 script,
@@ -238,9 +242,11 @@ class CallService:
         if call.state == CallState.CONNECTING and call.pending_callees <= 0:
             result = (failure.code, failure.sub_code, failure.message)
             self._emit(call, "CreateCallFailed", result=result, context=call.operation_context)
-            self._end(call, result, announce=False)
+            # ACS documents CreateCallFailed *and* CallDisconnected for a failed create call, without saying what the
+            # second carries; it gets the same resultInformation, so either event tells the app why.
+            self._end(call, result)
 
-    def _end(self, call: Call, result: tuple[int, int, str], *, announce: bool = True) -> None:
+    def _end(self, call: Call, result: tuple[int, int, str]) -> None:
         """End the call: stop its timers and media, count it out, emit CallDisconnected, evict it later."""
         for handle in list(call.timers):
             handle.cancel()
@@ -259,8 +265,7 @@ class CallService:
         self.live_by_caller[caller] -= 1
         if self.live_by_caller[caller] <= 0:
             del self.live_by_caller[caller]
-        if announce:
-            self._emit(call, "CallDisconnected", result=result)
+        self._emit(call, "CallDisconnected", result=result)
         self._evictions[call.id] = self._loop.call_later(self.config.retention_seconds, self._evict, call.id)
 
     def _evict(self, call_id: str) -> None:
@@ -601,6 +606,19 @@ class CallService:
         call.participant(raw_id)  # 404 when not in the call
         self._participant_left(call, raw_id)
 
+    def drop_callbacks(self, call_id: str, after: int | None) -> dict[str, Any]:
+        """Lose the call's callbacks from now on (control API): those numbered above `after`, counted from the
+        call's first event, or with None every event not emitted yet. Events already emitted are not affected."""
+        call = self._call(call_id)
+        call.drop_callbacks_after = call.callbacks_emitted if after is None else after
+        return call.callbacks_view()
+
+    def deliver_callbacks(self, call_id: str) -> dict[str, Any]:
+        """Send the call's later callbacks again (control API)."""
+        call = self._call(call_id)
+        call.drop_callbacks_after = None
+        return call.callbacks_view()
+
     def stats(self) -> dict[str, Any]:
         return {
             "liveCalls": self.live_total,
@@ -611,6 +629,7 @@ class CallService:
             "callsInMemory": len(self.calls),
             "callbacksDelivered": self.deliverer.delivered,
             "callbacksFailed": self.deliverer.failed,
+            "callbacksDropped": self.deliverer.dropped,
             "callbacksPending": self.deliverer.pending,
         }
 

@@ -78,10 +78,9 @@ async def _first_byte(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> b
 async def serve_both(
     listener: socket.socket, protocol_factory: Callable[[], asyncio.Protocol], context: ssl.SSLContext
 ) -> None:
-    """Accept connections forever, handing each to `protocol_factory` over plain TCP or TLS."""
+    """Accept connections forever on a listening socket, handing each to `protocol_factory` over plain TCP or TLS."""
     loop = asyncio.get_running_loop()
     listener.setblocking(False)
-    listener.listen(1024)
     pending: set[asyncio.Task] = set()
 
     async def hand_over(conn: socket.socket) -> None:

@@ -11,7 +11,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.acs import action, connected_call, create_call, phone, unique_number
+from tests.support.acs import action, connected_call, create_call, event_types, phone, unique_number
 
 
 def _token(request) -> str:
@@ -124,3 +124,148 @@ def test_operation_callback_uri_receives_the_operation_events(emulator, callback
     assert [r.json[0]["type"].split(".")[-1] for r in callback_sink.requests_for(path)] == ["PlayStarted",
                                                                                            "PlayCompleted"]
     action(emulator, call_id, "terminate", None)
+
+
+# --- lost callbacks -----------------------------------------------------------------------------------------
+
+
+def _deliveries(emulator, call_id: str) -> list[tuple[str, str]]:
+    rows = emulator.control("GET", "/callbacks", params={"callConnectionId": call_id}).json()["value"]
+    return [(row["type"].removeprefix("Microsoft.Communication."), row["status"]) for row in rows]
+
+
+def _settled(emulator, sink, call_id: str, event_type: str) -> list[tuple[str, str]]:
+    """The call's delivery log once an `event_type` event shows as dropped. A call's events take their turn in one
+    queue, so by then every earlier event has been delivered or failed: nothing before it can still reach the sink."""
+
+    def log_once_dropped() -> list[tuple[str, str]] | None:
+        rows = _deliveries(emulator, call_id)
+        return rows if (event_type, "dropped") in rows else None
+
+    return sink.wait_for(log_once_dropped)
+
+
+def _ended(emulator, call_id: str) -> dict | None:
+    history = emulator.control("GET", "/calls/history").json()["value"]
+    return next((c for c in history if c["callConnectionId"] == call_id and c["endedAt"]), None)
+
+
+def _script(emulator, number: str, script: dict) -> None:
+    response = emulator.control("PUT", f"/callees/{number}", json=script)
+    assert response.status_code == 200, response.text
+
+
+def test_a_target_whose_callbacks_are_all_dropped_gets_none_yet_its_call_runs_and_ends(emulator, callback_sink):
+    number = unique_number()
+    # answers at once, hangs up after 2 s (40 s x 0.05): a scripted call the app never hears about
+    _script(emulator, number, {"answerAfterMs": 0, "hangUpAfterMs": 40_000, "callbacks": {"dropAfter": 0}})
+    assert emulator.control("GET", f"/callees/{number}").json()["attempts"][0]["callbacks"] == {"dropAfter": 0}
+    dropped_before = emulator.control("GET", "/stats").json()["callbacksDropped"]
+    call_id = create_call(emulator, callback_sink.new_url(), number).json()["callConnectionId"]
+
+    assert _settled(emulator, callback_sink, call_id, "ParticipantsUpdated")[:2] == [
+        ("CallConnected", "dropped"), ("ParticipantsUpdated", "dropped")]
+    assert emulator.api("GET", f"/calling/callConnections/{call_id}").json()["callConnectionState"] == "connected"
+    assert callback_sink.received == []
+
+    ended = callback_sink.wait_for(lambda: _ended(emulator, call_id))
+    assert ended["endReason"]["subCode"] == 5010  # the callee hung up, as scripted
+    assert _settled(emulator, callback_sink, call_id, "CallDisconnected") == [
+        ("CallConnected", "dropped"), ("ParticipantsUpdated", "dropped"), ("ParticipantsUpdated", "dropped"),
+        ("CallDisconnected", "dropped")]
+    assert emulator.api("GET", f"/calling/callConnections/{call_id}").status_code == 404
+    assert callback_sink.received == []
+    detail = emulator.control("GET", f"/calls/{call_id}").json()
+    assert detail["callbacks"] == {"dropAfter": 0, "eventsEmitted": 4, "eventsDropped": 4}
+    assert {e["delivery"]["attempts"] for e in detail["events"]} == {0}  # never even tried
+    assert emulator.control("GET", "/stats").json()["callbacksDropped"] == dropped_before + 4
+
+
+def test_drop_after_one_delivers_call_connected_and_nothing_later(emulator, callback_sink):
+    number = unique_number()
+    _script(emulator, number, {"callbacks": {"dropAfter": 1}})
+    call_id = connected_call(emulator, callback_sink, number)
+    ops_url = callback_sink.new_url("/ops")  # the rule covers the call's events wherever they would go
+    action(emulator, call_id, "play", {"playSources": [{"kind": "text", "text": {"text": "hi"}}],
+                                       "operationCallbackUri": ops_url})
+    _settled(emulator, callback_sink, call_id, "PlayCompleted")
+    assert action(emulator, call_id, "terminate", None).status_code == 204
+
+    assert _settled(emulator, callback_sink, call_id, "CallDisconnected") == [
+        ("CallConnected", "delivered"), ("ParticipantsUpdated", "dropped"), ("PlayStarted", "dropped"),
+        ("PlayCompleted", "dropped"), ("CallDisconnected", "dropped")]
+    assert [r.json[0]["type"] for r in callback_sink.received] == ["Microsoft.Communication.CallConnected"]
+    assert emulator.control("GET", f"/calls/{call_id}").json()["callbacks"] == {
+        "dropAfter": 1, "eventsEmitted": 5, "eventsDropped": 4}
+
+
+def test_each_attempt_of_a_script_has_its_own_callbacks_rule(emulator, callback_sink):
+    number = unique_number()
+    _script(emulator, number, {"attempts": [{"answer": "busy", "callbacks": {"dropAfter": 0}}, {"answerAfterMs": 0}]})
+    lost = create_call(emulator, callback_sink.new_url(), number).json()["callConnectionId"]
+    assert callback_sink.wait_for(lambda: _ended(emulator, lost))["endReason"]["code"] == 486
+    assert _settled(emulator, callback_sink, lost, "CallDisconnected") == [
+        ("CreateCallFailed", "dropped"), ("CallDisconnected", "dropped")]
+
+    heard = connected_call(emulator, callback_sink, number)  # the second attempt answers, callbacks and all
+    assert callback_sink.events(lost) == []
+    action(emulator, heard, "terminate", None)
+    callback_sink.wait_for_event("CallDisconnected", call_connection_id=heard)
+
+
+def test_a_live_call_can_lose_its_callbacks_and_get_them_back(emulator, callback_sink):
+    call_id = connected_call(emulator, callback_sink)
+    dropping = emulator.control("POST", f"/calls/{call_id}/callbacks", json={"drop": True})
+    assert dropping.status_code == 200
+    assert dropping.json() == {"callConnectionId": call_id, "dropAfter": 2, "eventsEmitted": 2, "eventsDropped": 0}
+    action(emulator, call_id, "play", {"playSources": [{"kind": "text", "text": {"text": "hi"}}]})
+    _settled(emulator, callback_sink, call_id, "PlayCompleted")
+
+    delivering = emulator.control("POST", f"/calls/{call_id}/callbacks", json={"drop": False})
+    assert delivering.json() == {"callConnectionId": call_id, "dropAfter": None, "eventsEmitted": 4,
+                                 "eventsDropped": 2}
+    action(emulator, call_id, "terminate", None)
+    callback_sink.wait_for_event("CallDisconnected", call_connection_id=call_id)
+    assert event_types(callback_sink, call_id) == ["CallConnected", "ParticipantsUpdated", "CallDisconnected"]
+    gone = emulator.control("POST", f"/calls/{call_id}/callbacks", json={"drop": True})
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "8522"
+
+
+def test_a_live_call_can_keep_its_first_n_callbacks(emulator, callback_sink):
+    call_id = connected_call(emulator, callback_sink)
+    answer = emulator.control("POST", f"/calls/{call_id}/callbacks", json={"dropAfter": 3})  # counted from the start
+    assert answer.json()["dropAfter"] == 3
+    action(emulator, call_id, "play", {"playSources": [{"kind": "text", "text": {"text": "hi"}}]})
+    assert _settled(emulator, callback_sink, call_id, "PlayCompleted")[2:] == [
+        ("PlayStarted", "delivered"), ("PlayCompleted", "dropped")]
+    assert event_types(callback_sink, call_id) == ["CallConnected", "ParticipantsUpdated", "PlayStarted"]
+    action(emulator, call_id, "terminate", None)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (None, "the body must be"),
+    ({}, "the body must be"),
+    ({"drop": True, "dropAfter": 1}, "the body must be"),
+    ({"lose": True}, "the body must be"),
+    ({"drop": "yes"}, "drop must be true or false"),
+    ({"dropAfter": -1}, "dropAfter must be a whole number"),
+    ({"dropAfter": 2.5}, "dropAfter must be a whole number"),
+])
+def test_invalid_callbacks_requests_are_400(emulator, callback_sink, body, message):
+    call_id = connected_call(emulator, callback_sink)
+    response = emulator.control("POST", f"/calls/{call_id}/callbacks", json=body)
+    assert response.status_code == 400 and response.json()["error"]["message"].startswith(message)
+    action(emulator, call_id, "terminate", None)
+
+
+def test_callbacks_of_an_unknown_call_is_404(emulator):
+    response = emulator.control("POST", "/calls/no-such-call/callbacks", json={"drop": True})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "8522"
+
+
+def test_invalid_callbacks_rules_in_scripts_are_400(emulator):
+    response = emulator.control("PUT", "/callees/+14255550198", json={"callbacks": {"dropAfter": -1}})
+    assert response.status_code == 400 and "script.callbacks.dropAfter" in response.json()["error"]["message"]
+    response = emulator.control("PUT", "/callees/+14255550198", json={"attempts": [{}, {"callbacks": True}]})
+    assert response.status_code == 400 and "attempts[1].callbacks" in response.json()["error"]["message"]
+    assert emulator.control("GET", "/callees/+14255550198").status_code == 404  # nothing was stored

@@ -34,8 +34,24 @@ def test_failing_magic_numbers(emulator, callback_sink, number, codes):
     failed = callback_sink.wait_for_event("CreateCallFailed", call_connection_id=call_id)
     assert _result(failed) == codes
     assert failed["data"]["operationContext"] == "ctx-create"
-    assert event_types(callback_sink, call_id) == ["CreateCallFailed"]
+    callback_sink.wait_for_event("CallDisconnected", call_connection_id=call_id)
+    assert event_types(callback_sink, call_id) == ["CreateCallFailed", "CallDisconnected"]
     assert emulator.api("GET", f"/calling/callConnections/{call_id}").status_code == 404
+
+
+def test_failed_create_call_is_followed_by_call_disconnected_with_the_same_result(emulator, callback_sink):
+    callback_sink.fail_next(2, status=503)  # retries of CreateCallFailed must not let CallDisconnected overtake it
+    call_id = _create(emulator, callback_sink, "+15005550002")
+    disconnected = callback_sink.wait_for_event("CallDisconnected", call_connection_id=call_id)
+    failed, = callback_sink.events(call_id, "CreateCallFailed")
+    assert disconnected["data"]["resultInformation"] == failed["data"]["resultInformation"] == {
+        "code": 486, "subCode": 8539, "message": "Call failed, callee is busy."}
+    assert event_types(callback_sink, call_id) == ["CreateCallFailed", "CallDisconnected"]
+    assert [e["id"] for e in callback_sink.events(call_id)] == [
+        e["id"] for e in emulator.control("GET", f"/calls/{call_id}").json()["events"]]
+    ended, = [c for c in emulator.control("GET", "/calls/history").json()["value"] if c["callConnectionId"] == call_id]
+    assert ended["state"] == "disconnected" and ended["connectedAt"] is None
+    assert ended["endReason"] == {"code": 486, "subCode": 8539, "message": "Call failed, callee is busy."}
 
 
 def test_no_answer_waits_for_the_ring_timeout(emulator, callback_sink):
@@ -187,28 +203,55 @@ def test_invitation_timeout_is_honoured_for_no_answer(emulator, callback_sink):
     action(emulator, call_id, "terminate", None)
 
 
-def test_cancel_pending_invitation(emulator, callback_sink):
-    call_id = connected_call(emulator, callback_sink)
-    slow = unique_number()
-    emulator.control("PUT", f"/callees/{slow}", json={"answerAfterMs": 3000})  # 150 ms
-    added = action(emulator, call_id, "participants:add", {"participantToAdd": phone(slow),
-                                                           "sourceCallerIdNumber": {"value": CALLER_ID}}).json()
-    invitation = added["invitationId"]
+def _invite(emulator, call_id: str, number: str, context: str) -> str:
+    response = action(emulator, call_id, "participants:add", {
+        "participantToAdd": phone(number), "sourceCallerIdNumber": {"value": CALLER_ID}, "operationContext": context})
+    assert response.status_code == 202, response.text
+    return response.json()["invitationId"]
+
+
+def _invitation_results(sink, call_id: str, number: str) -> list[str]:
+    return [e["type"].removeprefix("Microsoft.Communication.") for e in sink.events(call_id)
+            if e["type"].endswith(("AddParticipantSucceeded", "AddParticipantFailed"))
+            and not e["type"].endswith("CancelAddParticipantSucceeded")
+            and e["data"]["participant"]["rawId"] == "4:" + number]
+
+
+@pytest.mark.parametrize("ringing_script", [{"answer": "answer", "answerAfterMs": 5000},
+                                            {"answer": "noAnswer", "answerAfterMs": 5000}])
+def test_cancel_a_ringing_invitation(emulator, callback_sink, ringing_script):
+    callee = unique_number()
+    call_id = connected_call(emulator, callback_sink, callee)
+    ringing, witness = unique_number(), unique_number()
+    # `ringing` would answer (or give up) 250 ms after its invitation; `witness`, invited after the cancel, answers
+    # 1 s after its own, later than `ringing` could have. A call's events arrive in order, so once the witness's
+    # AddParticipantSucceeded is in, anything the cancelled invitation was going to cause would have arrived too.
+    emulator.control("PUT", f"/callees/{ringing}", json=ringing_script)
+    emulator.control("PUT", f"/callees/{witness}", json={"answerAfterMs": 20_000})
+    invitation = _invite(emulator, call_id, ringing, "add-ringing")
+    pending = emulator.control("GET", f"/calls/{call_id}").json()["pendingInvitations"]
+    assert pending == [{"invitationId": invitation, "target": "4:" + ringing}]
+
     response = action(emulator, call_id, "participants:cancelAddParticipant",
                       {"invitationId": invitation, "operationContext": "cancel"})
     assert response.status_code == 202
     assert response.json() == {"invitationId": invitation, "operationContext": "cancel"}
     succeeded = callback_sink.wait_for_event("CancelAddParticipantSucceeded", call_connection_id=call_id)
-    assert succeeded["data"]["invitationId"] == invitation
-    # the callee would have answered after 150 ms; nothing more arrives for this invitation
+    assert succeeded["data"]["invitationId"] == invitation and succeeded["data"]["operationContext"] == "cancel"
+    assert succeeded["data"]["resultInformation"]["code"] == 200
+    assert emulator.control("GET", f"/calls/{call_id}").json()["pendingInvitations"] == []
+
+    _invite(emulator, call_id, witness, "add-witness")
+    assert callback_sink.wait_for(lambda: _invitation_results(callback_sink, call_id, witness)) == [
+        "AddParticipantSucceeded"]
+    assert _invitation_results(callback_sink, call_id, ringing) == []  # as ACS: no AddParticipantFailed either
+    roster = emulator.api("GET", f"/calling/callConnections/{call_id}/participants").json()["value"]
+    assert [p["identifier"]["rawId"] for p in roster] == ["4:" + callee, "4:" + witness]
+
     again = action(emulator, call_id, "participants:cancelAddParticipant", {"invitationId": invitation})
     assert again.status_code == 202
-    callback_sink.wait_for_event("CancelAddParticipantFailed", call_connection_id=call_id)
-    import time
-
-    time.sleep(0.4)
-    assert not callback_sink.events(call_id, "AddParticipantSucceeded")
-    assert len(emulator.api("GET", f"/calling/callConnections/{call_id}/participants").json()["value"]) == 1
+    failed = callback_sink.wait_for_event("CancelAddParticipantFailed", call_connection_id=call_id)
+    assert _result(failed) == (400, 8523) and failed["data"]["invitationId"] == invitation
     action(emulator, call_id, "terminate", None)
 
 

@@ -63,7 +63,7 @@ def test_auth_failure_never_echoes_secrets(emulator):
 # --- api-version --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", ["2024-09-15", "2025-05-15", "2026-03-12"])
+@pytest.mark.parametrize("version", ["2024-09-15", "2025-05-15", "2025-06-15", "2026-03-12"])
 def test_supported_api_versions(emulator, version):
     response = emulator.api("GET", "/calling/callConnections/nope", api_version=version)
     assert response.status_code == 404 and response.json() == {"error": {"code": "8522",
@@ -79,12 +79,13 @@ def test_missing_or_unknown_api_version_is_400(emulator, version, code):
     assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
 
 
-def test_events_carry_the_api_version_used_at_create(emulator, callback_sink):
+@pytest.mark.parametrize("version", ["2024-09-15", "2025-06-15"])
+def test_events_carry_the_api_version_used_at_create(emulator, callback_sink, version):
     body = {"targets": [phone(unique_number())], "sourceCallerIdNumber": {"value": CALLER_ID},
             "callbackUri": callback_sink.new_url()}
-    created = emulator.api("POST", "/calling/callConnections", json_body=body, api_version="2024-09-15").json()
+    created = emulator.api("POST", "/calling/callConnections", json_body=body, api_version=version).json()
     connected = callback_sink.wait_for_event("CallConnected", call_connection_id=created["callConnectionId"])
-    assert connected["data"]["version"] == "2024-09-15"
+    assert connected["data"]["version"] == version
     action(emulator, created["callConnectionId"], "terminate", None)
 
 
@@ -343,5 +344,6 @@ def test_control_api_inspection(emulator, callback_sink):
     assert requests_log[0]["operation"] == "createCall" and requests_log[0]["status"] == 201
     assert emulator.control("GET", "/calls/not-a-call").status_code == 404
     health = emulator.control("GET", "/health").json()
-    assert health["resourceId"] == emulator.resource_id and "2026-03-12" in health["apiVersions"]
+    assert health["resourceId"] == emulator.resource_id
+    assert health["apiVersions"] == ["2024-09-15", "2025-05-15", "2025-06-15", "2026-03-12"]
     action(emulator, call_id, "terminate", None)

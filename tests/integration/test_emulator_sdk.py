@@ -115,6 +115,15 @@ def _assert_every_callback_parses(sink, call_id):
     assert names[-1] == "CallDisconnected"
 
 
+def test_sdk_pinned_to_2025_06_15(emulator, callback_sink):
+    client = CallAutomationClient(emulator.endpoint, AzureKeyCredential(emulator.access_key), api_version="2025-06-15")
+    created = client.create_call(PhoneNumberIdentifier(unique_number()), callback_sink.new_url(),
+                                 source_caller_id_number=PhoneNumberIdentifier(CALLER_ID))
+    connected = callback_sink.wait_for_event("CallConnected", call_connection_id=created.call_connection_id)
+    assert connected["data"]["version"] == "2025-06-15"  # the emulator accepted the SDK's api-version as sent
+    client.get_call_connection(created.call_connection_id).hang_up(is_for_everyone=True)
+
+
 def test_sdk_sees_acs_errors(emulator):
     client = _client(emulator)
     try:

@@ -73,3 +73,16 @@ def test_properties_are_the_wire_shape():
                                 "phoneNumber": {"value": "+14255550123"}}]
     assert body["sourceCallerIdNumber"] == {"value": "+18005550100"}
     assert {"callConnectionId", "serverCallId", "correlationId", "callbackUri"} <= set(body)
+
+
+def test_without_a_drop_rule_every_callback_is_sent():
+    call = _call()
+    assert [call.count_callback() for _ in range(3)] == [False, False, False]
+    assert call.callbacks_view() == {"dropAfter": None, "eventsEmitted": 3, "eventsDropped": 0}
+
+
+def test_drop_after_sends_the_first_n_callbacks_only():
+    call = _call()
+    call.drop_callbacks_after = 1
+    assert [call.count_callback() for _ in range(3)] == [False, True, True]
+    assert call.callbacks_view() == {"dropAfter": 1, "eventsEmitted": 3, "eventsDropped": 2}
