@@ -19,7 +19,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -346,6 +346,11 @@ class CampaignService:
         # Marked before the call is placed, so its result (which may come back within milliseconds, on another
         # instance) always finds the recipient calling.
         attempt = self._start(campaign_id, phone_number, dial, leg_id)
+        if not resuming and self.campaigns.get_campaign(campaign_id).status == "cancelled":
+            # Read afresh, not from the cache: a cancel stops every call that has not reached ACS yet.
+            self.pacer.release_holder(leg_id, campaign_id)
+            self.campaigns.update_recipient(campaign_id, phone_number, _called_off(leg_id))
+            return "cancelled"
         try:
             self.calls.place_call(request, plan=config["plan"], campaign=(campaign_id, phone_number, attempt))
         except ThrottledError:
@@ -531,6 +536,16 @@ def _jitter(bounds: tuple[float, float]) -> float:
 
 def _idempotency_key(campaign_id: str, phone_number: str, dial: int) -> str:
     return f"campaign:{campaign_id}:{phone_number}:{dial}"
+
+
+def _called_off(call_leg_id: str) -> Callable[[Recipient], None]:
+    """A dial that was marked as calling, then saw the campaign cancelled before it placed the call."""
+
+    def call_off(current: Recipient) -> None:
+        if current.status == CALLING and current.call_leg_id == call_leg_id:
+            current.status, current.attempts = CANCELLED, current.attempts - 1
+
+    return call_off
 
 
 def _mark_enqueued(recipient: Recipient) -> None:

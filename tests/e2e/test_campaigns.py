@@ -3,7 +3,7 @@
 import itertools
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -139,12 +139,15 @@ def test_a_cancelled_campaign_starts_no_new_calls(stack, campaigns):
     _wait_for_some_progress(campaigns, campaign_id, 1)
 
     assert stack.post(f"/campaigns/{campaign_id}/cancel").status_code == 202
+    cancelled_at = datetime.now(UTC)
     done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=60)
 
     statuses = Counter(r.status for r in done)
     assert statuses["cancelled"] >= 20
-    started = len(emulator_calls(stack.emulator, {r.phone_number for r in recipients}))
-    assert started == sum(r.attempts for r in done) <= 10
+    calls = emulator_calls(stack.emulator, {r.phone_number for r in recipients})
+    assert len(calls) == sum(r.attempts for r in done) <= 10
+    # not one call reached ACS after the cancel was answered (retries included)
+    assert [c for c in calls if datetime.fromisoformat(c["createdAt"]) > cancelled_at] == []
 
 
 def test_an_expired_campaign_calls_nobody(stack, campaigns):
