@@ -37,9 +37,13 @@ def timer_request(schedule: Schedule) -> TimerRequest:
 
 def next_occurrences(schedule: Schedule, after: datetime, count: int = OCCURRENCES_LOGGED) -> list[datetime]:
     occurrences: list[datetime] = []
-    moment: datetime | None = after
-    while len(occurrences) < count and (moment := schedule.next_after(moment)) is not None:
-        occurrences.append(moment)
+    moment = after
+    for _ in range(count):
+        following = schedule.next_after(moment)
+        if following is None:
+            break
+        occurrences.append(following)
+        moment = following
     return occurrences
 
 
@@ -54,12 +58,15 @@ class TimerListener:
         schedule = self.function.schedule
         logger.info("The '%s' timer is using the schedule %s", self.function.name, schedule.describe())
         upcoming = next_occurrences(schedule, _now())
-        logger.info(
-            "The next %d occurrences of the '%s' schedule will be: %s",
-            len(upcoming),
-            self.function.name,
-            ", ".join(moment.isoformat() for moment in upcoming) or "none (it never occurs)",
-        )
+        if upcoming:
+            logger.info(
+                "The next %d occurrences of the '%s' schedule will be: %s",
+                len(upcoming),
+                self.function.name,
+                ", ".join(moment.isoformat() for moment in upcoming),
+            )
+        else:  # the host accepts such a schedule (e.g. 30 February) and never runs it
+            logger.warning("The '%s' schedule never occurs: the function will not run", self.function.name)
         # Both work here and differ in Azure; say so before someone relies on them.
         if isinstance(schedule, IntervalSchedule):
             logger.warning(
