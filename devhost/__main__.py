@@ -1,8 +1,9 @@
 """`python -m devhost [--app-dir DIR] [--host 127.0.0.1] [--port 7071]`: serve a Function App like `func start`.
 
 Start-up order follows the host: read host.json and local.settings.json, export the settings, index the app,
-then listen. `--port 0` picks a free port; the printed URLs show the real one. SIGINT/SIGTERM stop polling,
-give in-flight work a moment, and exit 0.
+then listen: HTTP triggers on the port, queue triggers by polling, timer triggers on their schedules. `--port 0`
+picks a free port; the printed URLs show the real one. SIGINT/SIGTERM stop polling and timers, give in-flight
+work a moment, and exit 0.
 """
 
 from __future__ import annotations
@@ -19,16 +20,19 @@ from pathlib import Path
 from devhost.config import DEFAULT_HTTP_PORT, ConfigError, apply_settings, load_host_config, load_local_settings
 from devhost.http_server import HostKeys, HttpApp, RouteError, start_server
 from devhost.indexing import (
+    DEFAULT_CONNECTION,
     HttpFunction,
     IndexedFunction,
     IndexingError,
     QueueFunction,
+    TimerFunction,
     index_functions,
     load_function_app,
 )
 from devhost.invocation import Invoker
 from devhost.queue_runner import QueueListener
 from devhost.storage import QueueStorage, StorageConfigError
+from devhost.timer_runner import TimerListener
 
 logger = logging.getLogger("devhost")
 STOP_GRACE_SECONDS = 5.0
@@ -72,8 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RouteError, OSError) as exc:
         logger.error("devhost cannot start: %s", exc)
         return 1
-    listeners = [
-        QueueListener(f, host_config.queues, storage, invoker) for f in functions if isinstance(f, QueueFunction)
+    listeners: list[QueueListener | TimerListener] = [
+        *(QueueListener(f, host_config.queues, storage, invoker) for f in functions if isinstance(f, QueueFunction)),
+        *(TimerListener(f, invoker) for f in functions if isinstance(f, TimerFunction)),
     ]
 
     stop = threading.Event()
@@ -95,8 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     drained = all([listener.stop(STOP_GRACE_SECONDS) for listener in listeners])
     invoker.close()
     if not drained:
-        # Worker threads cannot be interrupted; their messages are delivered again once the lease expires.
-        logger.warning("Some queue invocations were still running; exiting without waiting for them")
+        # Worker threads cannot be interrupted. Their queue messages are delivered again once the lease expires;
+        # an unfinished timer run is abandoned.
+        logger.warning("Some invocations were still running; exiting without waiting for them")
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
@@ -109,20 +115,29 @@ def _check_connections(functions: Sequence[IndexedFunction], storage: QueueStora
         names = [output.connection for output in function.outputs]
         if isinstance(function, QueueFunction):
             names.append(function.connection)
+        elif isinstance(function, TimerFunction):
+            # The host keeps a timer's singleton lock and schedule status in AzureWebJobsStorage, and Core Tools
+            # refuses to start a timer trigger without it, even though devhost itself does not use it for timers.
+            names.append(DEFAULT_CONNECTION)
         for name in names:
             storage.connection_string(name)
 
 
 def _print_functions(functions: Sequence[IndexedFunction], base_url: str, route_prefix: str) -> None:
-    print("\nFunctions:\n")
+    lines = ["", "Functions:", ""]
     for function in functions:
         if isinstance(function, HttpFunction):
             methods = ",".join(function.methods) if function.methods else "ALL"
             path = "/".join(part for part in (route_prefix, function.route.strip("/")) if part)
-            print(f"  {function.name}: [{methods}] {base_url}/{path}")
+            lines.append(f"  {function.name}: [{methods}] {base_url}/{path}")
         elif isinstance(function, QueueFunction):
-            print(f"  {function.name}: queueTrigger (queue: {function.queue_name})")
-    print(flush=True)
+            lines.append(f"  {function.name}: queueTrigger (queue: {function.queue_name})")
+        elif isinstance(function, TimerFunction):
+            lines.append(f"  {function.name}: timerTrigger (schedule: {function.schedule.expression})")
+    # One write, so log lines from listeners already running (on stderr, often the same terminal) cannot land
+    # in the middle of the list.
+    sys.stdout.write("\n".join(lines) + "\n\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Index a v2 Function App the way the Python worker does: import function_app.py, find the app object and
 ask azure-functions for its functions. The result is a small, host-neutral description of each function.
 
-Only what devhost can run faithfully is accepted (HTTP and queue triggers, HTTP and queue outputs); anything
-else fails at start-up with a clear message instead of misbehaving at request time.
+Only what devhost can run faithfully is accepted (HTTP, queue and timer triggers, HTTP and queue outputs);
+anything else fails at start-up with a clear message instead of misbehaving at request time. So does a timer
+schedule the host would refuse.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 import azure.functions as func
 from azure.functions.decorators.function_app import FunctionRegister
+
+from devhost.schedules import Schedule, ScheduleError, parse_schedule, schedule_time_zone
 
 SCRIPT_MODULE = "function_app"  # the host indexes function_app.py in the app root
 DEFAULT_CONNECTION = "AzureWebJobsStorage"  # what the host uses when a binding names no connection
@@ -62,6 +65,13 @@ class QueueFunction(IndexedFunction):
     connection: str
 
 
+@dataclass(frozen=True)
+class TimerFunction(IndexedFunction):
+    schedule: Schedule  # parsed from the declared expression with its %Setting% parts resolved
+    run_on_startup: bool
+    use_monitor: bool | None  # as declared (None: the host's default); devhost keeps no schedule status either way
+
+
 def load_function_app(app_dir: Path) -> FunctionRegister:
     """Import DIR/function_app.py with DIR first on sys.path (so blueprint folders import as in Azure)."""
     app_dir = Path(app_dir).resolve()
@@ -95,7 +105,7 @@ def _describe(function: func.decorators.core.Function, environ: Mapping[str, str
         if binding.type != "queue":  # "queue" is only ever an output binding
             raise IndexingError(
                 f"function {name!r}: binding {binding.type!r} ({binding.name}) is not supported by devhost "
-                "(supported: httpTrigger, queueTrigger, queue output)"
+                "(supported: httpTrigger, queueTrigger, timerTrigger, queue output)"
             )
         outputs.append(
             QueueOutput(
@@ -123,10 +133,25 @@ def _describe(function: func.decorators.core.Function, environ: Mapping[str, str
             queue_name=resolve_setting_expressions(trigger.queue_name, environ),
             connection=trigger.connection or DEFAULT_CONNECTION,
         )
+    elif trigger.type == "timerTrigger":
+        described = TimerFunction(
+            **common,
+            schedule=_timer_schedule(name, trigger.schedule, environ),
+            run_on_startup=bool(trigger.run_on_startup),
+            use_monitor=trigger.use_monitor,
+        )
     else:
         raise IndexingError(f"function {name!r}: trigger {trigger.type!r} is not supported by devhost")
     _check_parameters(described)
     return described
+
+
+def _timer_schedule(function_name: str, declared: str, environ: Mapping[str, str]) -> Schedule:
+    """Resolve and parse the schedule now: the host refuses a function whose schedule it cannot read."""
+    try:
+        return parse_schedule(resolve_setting_expressions(declared, environ), schedule_time_zone(environ))
+    except (IndexingError, ScheduleError) as exc:
+        raise IndexingError(f"function {function_name!r}: {exc}") from None
 
 
 def _check_parameters(function: IndexedFunction) -> None:

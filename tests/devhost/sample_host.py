@@ -7,7 +7,7 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ SAMPLE_APP = Path(__file__).parent / "sample_app"
 FUNCTION_KEY = "function-key-for-tests"
 MASTER_KEY = "master-key-for-tests"
 KEY_SETTINGS = ("DEVHOST_FUNCTION_KEY", "DEVHOST_MASTER_KEY")
+TIME_ZONE_SETTINGS = ("WEBSITE_TIME_ZONE", "TZ")
+YEARLY = "0 0 0 1 1 *"  # the sample `tick` timer's schedule unless a test asks for another
 
 
 @dataclass
@@ -64,7 +66,10 @@ def wait_until(condition: Callable[[], Any], *, timeout: float = 10, interval: f
         time.sleep(interval)
 
 
-def start_sample_host(storage: RunningAzurite, workdir: Path, *, keys: bool) -> Iterator[SampleHost]:
+def start_sample_host(
+    storage: RunningAzurite, workdir: Path, *, keys: bool, settings: Mapping[str, str] | None = None
+) -> Iterator[SampleHost]:
+    """`settings` add to or override the sample app's Values, e.g. {"TICK_SCHEDULE": "* * * * * *"}."""
     app_dir = workdir / "app"
     shutil.copytree(SAMPLE_APP, app_dir, ignore=shutil.ignore_patterns("__pycache__", "local.settings.json"))
     prefix = "d" + uuid.uuid4().hex[:10]
@@ -77,10 +82,13 @@ def start_sample_host(storage: RunningAzurite, workdir: Path, *, keys: bool) -> 
         "AzureWebJobsStorage": storage.connection_string,
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "INVOCATION_LOG": str(log_path),
+        "TICK_SCHEDULE": YEARLY,
         **queues,
     }
     if keys:
         values |= {"DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY}
+    values |= settings or {}
     (app_dir / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": values}))
-    with running_devhost(app_dir, unset_env=KEY_SETTINGS) as devhost:
+    # Environment variables win over local.settings.json: drop the ones that would change what the tests see.
+    with running_devhost(app_dir, unset_env=(*KEY_SETTINGS, *TIME_ZONE_SETTINGS)) as devhost:
         yield SampleHost(devhost, storage.connection_string, queues, log_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.devhost.sample_host import SAMPLE_APP, start_sample_host, wait_until
+from tests.devhost.sample_host import SAMPLE_APP, YEARLY, start_sample_host, wait_until
 from tests.support.azurite_process import RunningAzurite
 from tests.support.devhost_process import running_devhost
 
@@ -34,7 +34,13 @@ def test_sigterm_lets_in_flight_work_finish_and_exits_0(azurite: RunningAzurite,
 def test_a_missing_storage_setting_stops_start_up_with_its_name(tmp_path: Path) -> None:
     app_dir = tmp_path / "app"
     shutil.copytree(SAMPLE_APP, app_dir, ignore=shutil.ignore_patterns("__pycache__", "local.settings.json"))
-    values = {"ORDERS_QUEUE": "o", "AUDIT_QUEUE": "a", "WORK_QUEUE": "w", "INVOCATION_LOG": str(tmp_path / "log")}
+    values = {
+        "ORDERS_QUEUE": "o",
+        "AUDIT_QUEUE": "a",
+        "WORK_QUEUE": "w",
+        "TICK_SCHEDULE": YEARLY,
+        "INVOCATION_LOG": str(tmp_path / "log"),
+    }
     (app_dir / "local.settings.json").write_text(json.dumps({"Values": values}))
 
     with pytest.raises(RuntimeError) as failure:

@@ -77,11 +77,11 @@ def test_unsupported_bindings_fail_at_start_up() -> None:
 def test_unsupported_triggers_fail_at_start_up() -> None:
     app = func.FunctionApp()
 
-    @app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
-    def tick(timer: func.TimerRequest) -> None:
+    @app.blob_trigger(arg_name="blob", path="uploads/{name}", connection="AzureWebJobsStorage")
+    def on_upload(blob: func.InputStream) -> None:
         return None
 
-    with pytest.raises(IndexingError, match="timerTrigger"):
+    with pytest.raises(IndexingError, match="blobTrigger"):
         index_functions(app, {})
 
 
