@@ -53,9 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     app_dir = Path(args.app_dir).resolve()
     try:
-        host_config = load_host_config(app_dir)
         local_settings = load_local_settings(app_dir)
         apply_settings(local_settings.values, os.environ)
+        host_config = load_host_config(app_dir, environ=os.environ)  # app settings may override host.json
         os.chdir(app_dir)  # the worker runs with the app root as its working directory
         functions = index_functions(load_function_app(app_dir), os.environ)
         storage = QueueStorage(os.environ, host_config.queues.message_encoding)

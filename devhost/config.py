@@ -68,12 +68,36 @@ def parse_timespan(text: str) -> float:
     return days * 86400 + int(match["h"]) * 3600 + int(match["m"]) * 60 + float(match["s"])
 
 
-def load_host_config(app_dir: Path, *, cpu_count: int | None = None) -> HostConfig:
-    """Read DIR/host.json. The file is required, as it is for `func start`."""
+HOST_OVERRIDE_PREFIX = "azurefunctionsjobhost__"
+
+
+def load_host_config(
+    app_dir: Path, *, cpu_count: int | None = None, environ: Mapping[str, str] | None = None
+) -> HostConfig:
+    """Read DIR/host.json. The file is required, as it is for `func start`. App settings named
+    `AzureFunctionsJobHost__<path>` override its values, as in Azure (e.g.
+    `AzureFunctionsJobHost__extensions__queues__maxDequeueCount=2`)."""
     path = Path(app_dir) / "host.json"
     if not path.is_file():
         raise ConfigError(f"{path} not found: is {app_dir} a Function App folder?")
-    return parse_host_json(_read_json(path), cpu_count=cpu_count)
+    return parse_host_json(with_overrides(_read_json(path), environ or {}), cpu_count=cpu_count)
+
+
+def with_overrides(document: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """host.json with the `AzureFunctionsJobHost__a__b` settings applied (keys case-insensitive, as in .NET)."""
+    merged: dict[str, Any] = json.loads(json.dumps(document))
+    for name, value in environ.items():
+        if not name.lower().startswith(HOST_OVERRIDE_PREFIX):
+            continue
+        *parents, leaf = name[len(HOST_OVERRIDE_PREFIX):].split("__")
+        node = merged
+        for part in parents:
+            existing = next((k for k in node if k.lower() == part.lower()), part)
+            if not isinstance(node.get(existing), dict):
+                node[existing] = {}
+            node = node[existing]
+        node[next((k for k in node if k.lower() == leaf.lower()), leaf)] = value
+    return merged
 
 
 def parse_host_json(document: Mapping[str, Any], *, cpu_count: int | None = None) -> HostConfig:

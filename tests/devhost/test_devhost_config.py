@@ -15,6 +15,7 @@ from devhost.config import (
     parse_host_json,
     parse_local_settings,
     parse_timespan,
+    with_overrides,
 )
 
 
@@ -120,3 +121,21 @@ def test_values_do_not_override_the_environment() -> None:
 
     assert environ == {"KEEP": "from-env", "NEW": "from-file"}
     assert applied == ["NEW"]
+
+
+def test_app_settings_override_host_json_like_the_host():
+    document = {"extensions": {"queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:10"}}}
+    environ = {
+        "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "2",
+        "AZUREFUNCTIONSJOBHOST__Extensions__Queues__VisibilityTimeout": "00:00:01",
+        "AzureFunctionsJobHost__extensions__http__routePrefix": "v1",
+        "OTHER__extensions__queues__batchSize": "1",
+    }
+
+    config = parse_host_json(with_overrides(document, environ), cpu_count=2)
+
+    assert config.queues.max_dequeue_count == 2
+    assert config.queues.visibility_timeout == 1.0
+    assert config.route_prefix == "v1"
+    assert config.queues.batch_size == 16  # only AzureFunctionsJobHost__ settings count
+    assert document["extensions"]["queues"]["maxDequeueCount"] == 5  # the file's own values are left alone

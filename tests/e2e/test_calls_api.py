@@ -131,3 +131,31 @@ def test_throttling_by_acs_becomes_429_with_retry_after(stack):
     assert answer.status_code == 429
     assert answer.headers["Retry-After"] == "30"
     assert answer.json()["code"] == "Throttled"
+
+
+def test_removing_a_participant_whose_invitation_still_rings_cancels_the_invitation(stack):
+    leg_id = stack.place_call(SILENT, requestedCallEvents=["participantsUpdated"])
+    stack.wait_for_call(leg_id, _connected)
+    invitee = "+1888" + str(uuid.uuid4().int)[:7]
+    assert stack.emulator.control("PUT", f"/callees/{invitee}", json={"answer": "noAnswer"}).status_code == 200
+    assert stack.post(f"/calls/{leg_id}/participants", {"participants": [invitee]}).status_code == 202
+
+    removed = requests.delete(f"{stack.app_url}/calls/{leg_id}/participants/{quote('4:' + invitee, safe='')}",
+                              timeout=10)
+
+    assert removed.status_code == 202, removed.text
+    leg = stack.wait_for_call(leg_id, lambda leg: all(op["status"] != "notStarted" for op in leg["operations"]))
+    invite = next(op for op in leg["operations"] if op["kind"] == "inviteParticipant")
+    removal = next(op for op in leg["operations"] if op["kind"] == "removeParticipant")
+    assert (invite["status"], invite["resultInfo"]["code"]) == ("failed", 487)
+    assert removal["status"] == "completed"
+    assert "inviteCancelled" in [e["type"] for e in leg["timeline"]]
+    results = stack.wait_for_events(leg_id, "InviteParticipantResult")
+    assert results[0]["data"]["status"] == "failed"
+    assert stack.wait_for_events(leg_id, "RemoveParticipantResult")[0]["data"]["status"] == "completed"
+    connection = leg["acsCallConnectionId"]
+    cancels = stack.emulator.control(
+        "GET", "/requests", params={"callConnectionId": connection, "operation": "cancelAddParticipant"}
+    ).json()["value"]
+    assert len(cancels) == 1
+    stack.post(f"/calls/{leg_id}/Hangup")

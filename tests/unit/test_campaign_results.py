@@ -3,6 +3,7 @@
 import json
 
 from shared.call_legs import CallLeg, LegState
+from shared.calls import call_leg_id_for
 from shared.campaign_store import CALLING, DONE, WAITING, Campaign, Recipient
 from shared.campaigns import DEFAULTS, CampaignService
 from shared.outbox import Outbox
@@ -59,3 +60,30 @@ def test_a_repeated_result_changes_nothing():
 
     assert tables.get_recipient(CAMPAIGN, NUMBER) == first
     assert len(queue.messages) == 1
+
+
+def test_a_dial_the_host_gives_up_on_before_calling_ends_the_recipient_failed_with_the_reason():
+    service, tables, _, pacer, _ = _service()
+    tables.recipients[CAMPAIGN][0] = Recipient(CAMPAIGN, NUMBER, status="queued")
+
+    service.give_up_dial(CAMPAIGN, NUMBER, 1, "gave up after 5 attempts: TableTransactionError: boom")
+
+    recipient = tables.get_recipient(CAMPAIGN, NUMBER)
+    assert (recipient.status, recipient.outcome) == (DONE, "failed")
+    assert "gave up after 5 attempts" in recipient.outcome_code["message"]
+    assert recipient.history[-1]["reason"].startswith("gave up") and recipient.history[-1]["dial"] == 1
+    assert len(pacer.released) == 1
+
+
+def test_a_dial_the_host_gives_up_on_while_calling_without_a_leg_concludes_that_attempt():
+    service, tables, _, pacer, _ = _service(retry_on=())
+    leg_id = call_leg_id_for(f"campaign:{CAMPAIGN}:{NUMBER}:1")
+    tables.recipients[CAMPAIGN][0] = Recipient(CAMPAIGN, NUMBER, status=CALLING, attempts=1, dials=1,
+                                               call_leg_id=leg_id)
+
+    service.give_up_dial(CAMPAIGN, NUMBER, 1, "gave up after 5 attempts: ServiceUnavailableError")
+
+    recipient = tables.get_recipient(CAMPAIGN, NUMBER)
+    assert (recipient.status, recipient.outcome) == (DONE, "failed")
+    assert recipient.history[-1]["callLegId"] == leg_id
+    assert pacer.released == [(leg_id, CAMPAIGN)]
