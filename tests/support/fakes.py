@@ -71,10 +71,11 @@ class CampaignTables:
 
 
 class CallLegs:
-    """Call legs in memory, with CallLegStore's reading answers."""
+    """Call legs and the live-leg index in memory, with CallLegStore's answers."""
 
     def __init__(self) -> None:
         self.legs: dict[str, CallLeg] = {}
+        self.watched: dict[str, float] = {}  # live leg id -> when to look at it next
 
     def get(self, call_leg_id: str) -> CallLeg:
         if call_leg_id not in self.legs:
@@ -83,6 +84,16 @@ class CallLegs:
 
     def find(self, call_leg_id: str) -> CallLeg | None:
         return copy.deepcopy(self.legs.get(call_leg_id))
+
+    def watch(self, call_leg_id: str, check_after: float) -> None:
+        self.watched[call_leg_id] = check_after
+
+    def unwatch(self, call_leg_id: str) -> None:
+        self.watched.pop(call_leg_id, None)
+
+    def due_for_check(self, now: float, limit: int = 1000) -> list[str]:
+        due = [leg for leg, check_after in self.watched.items() if check_after <= now]
+        return sorted(due, key=self.watched.__getitem__)[:limit]
 
 
 class Pacer:

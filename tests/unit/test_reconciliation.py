@@ -1,0 +1,102 @@
+"""Reconciliation decides from the leg and from ACS's answer; here on legs kept in memory and a scripted ACS."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.call_legs import CallLeg, LegState
+from shared.callautomation import CallNotFoundError, ServiceUnavailableError
+from shared.callautomation.models import CallConnection
+from shared.reconciliation import Reconciler
+from tests.support import fakes
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+AFTER = 300
+
+
+class ScriptedAcs:
+    def __init__(self, answer):
+        self.answer = answer
+        self.hung_up: list[str] = []
+
+    def get_call(self, call_connection_id: str) -> CallConnection:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return CallConnection(call_connection_id, self.answer, None, None, (), None, None, {})
+
+    def hang_up(self, call_connection_id: str) -> None:
+        self.hung_up.append(call_connection_id)
+
+
+class EndingCalls:
+    def __init__(self) -> None:
+        self.ended: list[tuple[str, str, bool]] = []
+
+    def end_leg(self, call_leg_id, reason, result, kind, *, answered=False):
+        self.ended.append((call_leg_id, result["message"], answered))
+
+
+def _reconcile(leg: CallLeg, acs_answer, after=AFTER) -> tuple[str, fakes.CallLegs, ScriptedAcs, EndingCalls]:
+    store, acs, calls = fakes.CallLegs(), ScriptedAcs(acs_answer), EndingCalls()
+    store.legs[leg.call_leg_id] = leg
+    store.watch(leg.call_leg_id, 0)
+    reconciler = Reconciler(calls, store, acs, after_seconds=after, clock=NOW.timestamp)
+    return reconciler.check(leg.call_leg_id), store, acs, calls
+
+
+def _leg(state=LegState.ESTABLISHED, connection="conn-1", silent_for=timedelta(seconds=AFTER + 1)) -> CallLeg:
+    heard = (NOW - silent_for).isoformat()
+    return CallLeg("leg-1", ["4:+1"], state=state, acs_call_connection_id=connection, created_at=heard,
+                   last_heard_at=heard)
+
+
+def test_a_leg_heard_from_recently_is_only_looked_at_later():
+    done, store, acs, calls = _reconcile(_leg(silent_for=timedelta(seconds=10)), "connected")
+
+    assert done == "recently-heard" and calls.ended == [] and acs.hung_up == []
+    assert store.watched["leg-1"] == pytest.approx(NOW.timestamp() - 10 + AFTER)
+
+
+def test_a_call_acs_no_longer_knows_is_ended():
+    done, _, _, calls = _reconcile(_leg(), CallNotFoundError("gone", status_code=404))
+
+    assert done == "gone" and calls.ended[0][0] == "leg-1"
+
+
+@pytest.mark.parametrize(("state", "acs_state"), [(LegState.ESTABLISHING, "connecting"),
+                                                   (LegState.ESTABLISHING, "connected")])
+def test_a_call_nobody_drives_is_hung_up_and_ended(state, acs_state):
+    done, _, acs, calls = _reconcile(_leg(state=state), acs_state)
+
+    assert done == "hung-up" and acs.hung_up == ["conn-1"]
+    assert calls.ended[0][2] is (acs_state == "connected")  # ACS's word that the callee is on the line
+
+
+def test_a_long_connected_call_is_left_alone():
+    done, store, acs, calls = _reconcile(_leg(), "connected")
+
+    assert done == "still-connected" and acs.hung_up == [] and calls.ended == []
+    assert store.watched["leg-1"] == NOW.timestamp() + AFTER
+
+
+def test_acs_being_unavailable_ends_nothing_and_asks_again_soon():
+    done, store, _, calls = _reconcile(_leg(), ServiceUnavailableError("down", status_code=503))
+
+    assert done == "acs-unavailable" and calls.ended == [] and "leg-1" in store.watched
+
+
+@pytest.mark.parametrize(("age", "expected"), [(timedelta(seconds=100), "waiting-for-acs"),
+                                               (timedelta(minutes=10), "never-placed")])
+def test_a_leg_that_never_reached_acs_ends_only_once_acs_cannot_be_asked_again(age, expected):
+    leg = _leg(state=LegState.ESTABLISHING, connection=None, silent_for=age)
+
+    done, _, _, calls = _reconcile(leg, None, after=60)  # within 5 minutes, a create call may still be repeated
+
+    assert done == expected
+    assert bool(calls.ended) is (expected == "never-placed")
+
+
+def test_an_ended_or_missing_leg_leaves_the_index():
+    done, store, _, _ = _reconcile(_leg(state=LegState.TERMINATED), "connected")
+
+    assert done == "not-live" and store.watched == {}
