@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -313,7 +314,8 @@ def hang_up_stuck_calls(stack: LocalStack, older_than: float) -> list[StuckCall]
             for e in detail.get("events", [])
         ]
         url = next((e["delivery"].get("url", "") for e in detail.get("events", [])), "")
-        leg_id = url.rstrip("/").rsplit("/", 1)[-1] if "/callbacks/" in url else ""
+        path = urlsplit(url).path  # .../callbacks/<leg id>?token=<secret>
+        leg_id = path.rstrip("/").rsplit("/", 1)[-1] if "/callbacks/" in path else ""
         app_log = stack.service("app").lines_mentioning(leg_id) if leg_id else []
         target = (call.get("targets") or [""])[0].removeprefix("4:")
         found.append(StuckCall(call["callConnectionId"], target, call["createdAt"], leg_id, deliveries, app_log))
