@@ -15,6 +15,7 @@ from create_call import bp as create_call_bp
 from create_call_queue import bp as create_call_queue_bp
 from create_campaign import bp as create_campaign_bp
 from deliver_event import bp as deliver_event_bp
+from dispatch_waiting import bp as dispatch_waiting_bp
 from get_call import bp as get_call_bp
 from get_campaign import bp as get_campaign_bp
 from hangup import bp as hangup_bp
@@ -48,5 +49,6 @@ for blueprint in (
     campaign_dial_bp,
     campaign_results_bp,
     reconcile_calls_bp,
+    dispatch_waiting_bp,
 ):
     app.register_functions(blueprint)

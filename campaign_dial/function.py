@@ -1,4 +1,5 @@
-"""Queue `campaign-dial`: start one call of a campaign when its window, pacing and state allow."""
+"""Queue `campaign-dial`: one campaign call. With the line it was given, place it; without, the recipient's retry
+or calling window came due, and it joins the campaign's line (see shared/dialing.py)."""
 
 import logging
 
@@ -6,6 +7,7 @@ import azure.functions as func
 
 from shared.campaign_store import CampaignNotFoundError
 from shared.fields import ValidationError
+from shared.lines import Grant
 from shared.poison import final_attempt, move_to_poison
 from shared.queue_messages import message_json, message_text
 from shared.services import get_campaign_service
@@ -24,12 +26,19 @@ def campaign_dial(msg: func.QueueMessage) -> None:
         campaign_id, phone_number, dial = body.get("campaignId"), body.get("phoneNumber"), body.get("dial")
         if not (isinstance(campaign_id, str) and isinstance(phone_number, str) and isinstance(dial, int)):
             raise ValidationError("message", "needs campaignId, phoneNumber and dial.")
-        waits = body.get("waits") if isinstance(body.get("waits"), int) else 0
+        try:
+            grant = Grant.from_dict(body["grant"]) if isinstance(body.get("grant"), dict) else None
+        except (KeyError, TypeError, ValueError):
+            raise ValidationError("grant", "is not a line grant.") from None
         service = get_campaign_service()
-        give_up = lambda why: service.give_up_dial(campaign_id, phone_number, dial, why)  # noqa: E731
+        give_up = lambda why: service.give_up_dial(campaign_id, phone_number, dial, why, grant)  # noqa: E731
         with final_attempt(msg, CAMPAIGN_DIAL_QUEUE, give_up):
-            result = service.dial(campaign_id, phone_number, dial, waits=waits)
+            if grant is None:
+                result = service.ready(campaign_id, phone_number, dial)
+            else:
+                result = service.dial(campaign_id, phone_number, dial, grant)
     except (ValidationError, CampaignNotFoundError, LookupError) as error:
         move_to_poison(get_settings(), CAMPAIGN_DIAL_QUEUE, msg.id, message_text(msg), repr(error))
         return
-    logger.info("Dial %s %s #%s: %s", campaign_id, phone_number, dial, result)
+    logger.info("Dial %s #%s of campaign %s: %s", phone_number[-4:].rjust(len(phone_number), "*"), dial,
+                campaign_id, result)

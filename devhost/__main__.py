@@ -9,6 +9,7 @@ work a moment, and exit 0.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -82,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
 
     stop = threading.Event()
+    # `kill -USR1 <pid>` prints every thread's stack: where a stuck invocation is stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     threading.Thread(target=server.serve_forever, name="devhost-http", daemon=True).start()

@@ -33,6 +33,7 @@ APP_DEFAULTS = {
     "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
     "RECONCILE_SCHEDULE": "*/15 * * * * *",
     "RECONCILE_AFTER_SECONDS": "60",
+    "DISPATCH_SCHEDULE": "*/5 * * * * *",
 }
 
 

@@ -195,6 +195,7 @@ def local_stack(*, time_scale: float, verbose: bool = False, workdir: Path | Non
             "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
             "RECONCILE_SCHEDULE": "*/15 * * * * *",
             "RECONCILE_AFTER_SECONDS": "60",
+            "DISPATCH_SCHEDULE": "*/5 * * * * *",
         }
         app_command = [python, "-m", "devhost", "--app-dir", str(ROOT), "--port", str(app_port)]
         services.append(start_service("app", app_command, env=app_env, verbose=verbose, keep_lines=APP_LOG_LINES))

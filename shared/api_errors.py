@@ -22,6 +22,7 @@ from .callautomation import CallAutomationError, CallNotFoundError, ThrottledErr
 from .callback_auth import CallbackAuthError, KeysUnavailableError
 from .callback_binding import CallbackRejectedError
 from .campaign_store import CampaignExistsError, CampaignNotFoundError
+from .lines import LinesBusyError
 from .settings import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ def error_for(exc: Exception) -> ApiError:
         return ApiError(404, "CampaignNotFound", "No campaign with this id.")
     if isinstance(exc, CampaignExistsError):
         return ApiError(409, "CampaignExists", "A campaign with this id exists already.")
+    if isinstance(exc, LinesBusyError):
+        retry_after = str(max(1, math.ceil(exc.retry_after)))
+        return ApiError(429, "LinesBusy", "Every line of the caller number is in use; try again later.",
+                        {"Retry-After": retry_after})
     if isinstance(exc, CallLegNotFoundError):
         return call_not_found(str(exc))
     if isinstance(exc, CallNotFoundError):

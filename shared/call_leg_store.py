@@ -200,19 +200,19 @@ class CallLegStore:
             pass
 
     def due_for_check(self, now: float | None = None, limit: int = 1000) -> list[str]:
-        """Ids of live legs whose check time has come, oldest first within each bucket, at most `limit`."""
+        """Ids of live legs whose check time has come (one range query over the live buckets), at most `limit`."""
         now = time.time() if now is None else now
-        due: list[str] = []
-        for bucket in range(LIVE_BUCKETS):
-            rows = self._table.query_entities(
-                "PartitionKey eq @pk and checkAfter le @now",
-                parameters={"pk": f"{LIVE_PREFIX}{bucket:02d}", "now": float(now)},
-                select=["RowKey", "checkAfter"],
-            )
-            due += [row["RowKey"] for row in sorted(rows, key=lambda r: r["checkAfter"])][: limit - len(due)]
+        rows = self._table.query_entities(
+            "PartitionKey ge @lo and PartitionKey lt @hi and checkAfter le @now",
+            parameters={"lo": LIVE_PREFIX, "hi": LIVE_PREFIX[:-1] + ".", "now": float(now)},
+            select=["RowKey", "checkAfter"],
+        )
+        due = []
+        for row in rows:
+            due.append((row["checkAfter"], row["RowKey"]))
             if len(due) >= limit:
                 break
-        return due
+        return [call_leg_id for _, call_leg_id in sorted(due)]
 
     def append_timeline(self, call_leg_id: str, entries: Iterable[TimelineEntry]) -> None:
         """Add timeline rows without touching the leg; upserts, so a repeat with the same keys adds nothing."""
@@ -255,6 +255,7 @@ def _trim_operations(leg: CallLeg) -> None:
 
 _JSON_FIELDS = (
     "targets", "requested_call_events", "participants", "end_reason", "plan", "outcome_code", "decision", "presses",
+    "pacing",
 )  # fmt: skip
 
 

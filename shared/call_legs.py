@@ -110,6 +110,7 @@ class CallLeg:
     decision: dict[str, Any] | None = None
     # Keys pressed, as [source ("ask" | "tone"), sort key, keys]; `digits` is derived from them.
     presses: list[list[Any]] = field(default_factory=list)
+    pacing: dict[str, Any] | None = None  # the line (and campaign seat) the call holds: a lines.Grant
     # Set when the leg is one attempt of a campaign recipient.
     campaign_id: str | None = None
     recipient: str | None = None

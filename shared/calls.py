@@ -34,7 +34,9 @@ from .callautomation import CallAutomationClient, CallAutomationError, Throttled
 from .callautomation.client import new_repeatability
 from .callautomation.identifiers import is_phone_number
 from .callback_binding import check_callback_token, check_events_belong, new_callback_token
+from .dialing import Dispatcher
 from .event_delivery import EventDeliverer
+from .lines import Grant, Lines, LinesBusyError, Wanted
 from .outbox import Outbox, OutboxMessage
 from .plans import CallPlan
 from .storage import CAMPAIGN_RESULTS_QUEUE
@@ -49,8 +51,11 @@ _MAX_EVENT_ATTEMPTS = 20
 REPEATABILITY_WINDOW_SECONDS = 270
 
 
-# Written down with an event like a queue message, but carried out here: the next step of the leg's plan.
+# Written down with an event like a queue message, but carried out here: the next step of the leg's plan, and
+# handing on the line of a call that ended.
 PLAN_STEP = "plan-step"
+LINE_FREED = "line-freed"
+LINES_BUSY_RETRY_SECONDS = 5.0
 
 
 def campaign_result_message(leg: CallLeg) -> OutboxMessage:
@@ -81,6 +86,7 @@ class CallService:
     default_caller_id: str | None = None
     cognitive_services_endpoint: str | None = None  # Azure AI services for text-to-speech prompts
     reconcile_after_seconds: float = 300.0  # a live leg ACS has not told us about for this long is checked
+    dispatcher: Dispatcher | None = None  # lines: calls take one, and a freed one is handed on
 
     # -- create and end ---------------------------------------------------------------------------------
 
@@ -90,17 +96,21 @@ class CallService:
         *,
         plan: dict[str, Any] | None = None,
         campaign: tuple[str, str, int] | None = None,
+        grant: Grant | None = None,
     ) -> CallLeg:
         """Record the leg, then ask ACS to place the call. The same idempotency key never places two calls.
 
         `plan` (a stored CallPlan) overrides the request's; `campaign` is (campaign id, recipient, attempt) when
-        the call is one attempt of a campaign recipient.
+        the call is one attempt of a campaign recipient, and `grant` the line the campaign gave it. A call with a
+        phone caller id and no grant takes a line of its caller number here (LinesBusyError when all are busy).
         """
         leg = self._new_leg(request)
         if plan is not None:
             leg.plan = plan
         if campaign is not None:
             leg.campaign_id, leg.recipient, leg.attempt = campaign
+        taken = None if grant is not None else self._take_line(leg)
+        leg.pacing = (grant or taken).to_dict() if (grant or taken) else None
         try:
             self.store.create(
                 leg,
@@ -108,6 +118,8 @@ class CallService:
                 check_after=time.time() + self.reconcile_after_seconds,
             )
         except CallLegExistsError:
+            if taken is not None:
+                self._lines().release(taken)  # the leg has its own line from the first time
             leg = self.store.get(leg.call_leg_id)
             if leg.acs_call_connection_id or leg.is_ended:
                 return leg  # placed (or failed) before: a repeat changes nothing
@@ -155,6 +167,19 @@ class CallService:
         )
         return leg
 
+    def _take_line(self, leg: CallLeg) -> Grant | None:
+        """A line of the caller number, for a call placed outside a campaign."""
+        if self.dispatcher is None or not leg.caller_id or not any(is_phone_number(t) for t in leg.targets):
+            return None
+        grant = self._lines().acquire(Wanted(holder=leg.call_leg_id, caller_ids=[leg.caller_id]))
+        if grant is None:
+            raise LinesBusyError(leg.caller_id, LINES_BUSY_RETRY_SECONDS)
+        return grant
+
+    def _lines(self) -> Lines:
+        assert self.dispatcher is not None
+        return self.dispatcher.lines
+
     def leg_id_for(self, request: CreateCallRequest) -> str:
         return call_leg_id_for(request.idempotency_key)
 
@@ -189,6 +214,8 @@ class CallService:
         message does not try again."""
         if not request.idempotency_key:
             self.store.delete(leg.call_leg_id)
+            if leg.pacing and not leg.campaign_id:
+                self._lines().release(Grant.from_dict(leg.pacing))  # nothing was placed: the line is free again
         elif not error.is_transient:
             self.fail_leg(leg.call_leg_id, "CreateCallRejected", error.status_code or 0, error.message)
 
@@ -221,6 +248,8 @@ class CallService:
         leg, changed = self.store.update(call_leg_id, end, entries)
         if changed:
             self.store.unwatch(call_leg_id)
+            if leg.pacing:
+                self._line_freed(Grant.from_dict(leg.pacing), leg.campaign_id)
             notifications = state_changes(leg, before["leg"], f"{reason}:{call_leg_id}")
             messages = EventDeliverer.outbox_messages(
                 call_leg_id, leg.callback_uri, [n.to_cloud_event() for n in notifications]
@@ -409,6 +438,8 @@ class CallService:
             )
             if leg.campaign_id and leg.is_ended and (not was_ended or leg.outcome != outcome_before):
                 caused.append(campaign_result_message(leg))  # the end, or a late event correcting its outcome
+            if leg.is_ended and not was_ended and leg.pacing:
+                caused.append((LINE_FREED, json.dumps(leg.pacing)))  # the line goes on at once, not a hop later
             caused += [(PLAN_STEP, action_to_json(action)) for action in effects.actions]
             try:
                 self.store.save(leg, effects.changes.timeline, acs_event_id=event.id, caused=caused)
@@ -466,10 +497,21 @@ class CallService:
             self.store.mark_sent(leg.call_leg_id, acs_event_id)
 
     def _follow_up(self, leg: CallLeg, caused: list[OutboxMessage]) -> None:
-        """Send the queue messages an event caused, and carry out the plan steps it decided."""
-        self.outbox.send([(queue, text) for queue, text in caused if queue != PLAN_STEP])
+        """Send the queue messages an event caused, hand on the line of a call that ended, and carry out the
+        plan steps it decided."""
+        self.outbox.send([(queue, text) for queue, text in caused if queue not in (PLAN_STEP, LINE_FREED)])
+        for _, text in (item for item in caused if item[0] == LINE_FREED):
+            self._line_freed(Grant.from_dict(json.loads(text)), leg.campaign_id)
         for _, text in (item for item in caused if item[0] == PLAN_STEP):
             self._carry_out(leg, action_from_json(text))
+
+    def _line_freed(self, grant: Grant, campaign_id: str | None) -> None:
+        if self.dispatcher is None:
+            return
+        try:
+            self.dispatcher.line_freed(grant, campaign_id)
+        except Exception:  # the call is over either way; a line not handed on lapses, and the pump starts others
+            logger.exception("Handing on the line of call leg %s failed", grant.holder)
 
     def _start_dtmf(self, leg: CallLeg, participant: str) -> None:
         try:

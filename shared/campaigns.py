@@ -1,11 +1,15 @@
 """Campaigns: many recipients, one plan, each called at most once at a time, paced, retried by outcome.
 
 Every step runs from a queue message, so each can run on any instance and be repeated safely:
-- `admit` (queue `campaign-recipients`): insert each recipient once, then queue its first dial;
-- `dial` (queue `campaign-dial`): check cancel, expiry, calling window and pacing, then place the call;
-  anything that cannot start now goes back to the queue with a visibility delay (nothing sleeps);
-- `record_result` (queue `campaign-results`, sent when a campaign call's leg ends): note the outcome, free the
-  pacing slot, and queue a retry for busy / no-answer after the configured delay.
+- `admit` (queue `campaign-recipients`): insert each recipient once; those who may be called now join the
+  campaign's line, and calls start while lines are free (see dialing);
+- `ready` (queue `campaign-dial`, without a line): a retry or a calling window came due: the recipient joins
+  the line;
+- `dial` (queue `campaign-dial`, with the line it was given): check cancel, expiry and calling window, then
+  place the call;
+- `record_result` (queue `campaign-results`, sent when a campaign call's leg ends): note the outcome and queue
+  a retry for busy / no-answer after the configured delay. The call's line was handed on already, when the app
+  learned the call was over.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +47,7 @@ from .campaign_store import (
     CampaignStore,
     Recipient,
 )
+from .dialing import SLEEP_UNDER_SECONDS, Dispatcher, dial_message, idempotency_key
 from .fields import (
     ValidationError,
     object_fields,
@@ -52,10 +57,10 @@ from .fields import (
     text_field,
     url_field,
 )
+from .lines import Grant, Waiting
 from .outbox import Outbox
-from .pacing import Pacer, Wait
 from .plans import parse_plan
-from .storage import CAMPAIGN_DIAL_QUEUE, CAMPAIGN_RECIPIENTS_QUEUE
+from .storage import CAMPAIGN_RECIPIENTS_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +69,6 @@ MAX_RECIPIENTS_PER_REQUEST = 5000
 RECIPIENTS_PER_MESSAGE = 100
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
 THROTTLED_DELAY_SECONDS = (2.0, 6.0)
-MAX_SLOT_WAIT_SECONDS = 12.0
-CAMPAIGN_CACHE_SECONDS = 2.0
 RETRYABLE_OUTCOMES = (BUSY, NO_ANSWER)
 DEFAULTS = {
     "pacing": {"maxConcurrentCalls": 10, "maxConcurrentCallsPerCallerId": 2, "callsPerSecond": 5.0},
@@ -236,28 +239,17 @@ def _instant(text: str, where: str) -> datetime:
 # -- the engine -------------------------------------------------------------------------------------------
 
 
-def dial_message(campaign_id: str, phone_number: str, dial: int, waits: int = 0) -> tuple[str, str]:
-    body = {"campaignId": campaign_id, "phoneNumber": phone_number, "dial": dial, "waits": waits}
-    return CAMPAIGN_DIAL_QUEUE, json.dumps(body)
-
-
-def busy_delay(waits: int) -> float:
-    """How long a dial waits for a free slot: longer each time, so a long line of waiting recipients does not
-    keep the queue and the pacing table busy, yet some come back every second to take slots as calls end."""
-    return min(MAX_SLOT_WAIT_SECONDS, 1.6**waits) * _jitter((0.5, 1.5))
-
-
 @dataclass
 class CampaignService:
     campaigns: CampaignStore
     calls: CallService
     legs: CallLegStore
-    pacer: Pacer
+    dispatcher: Dispatcher
     outbox: Outbox
-    _cache: dict[str, tuple[float, Campaign]] = field(default_factory=dict, repr=False)
 
     def create(self, campaign: Campaign, recipients: list[RecipientEntry]) -> Campaign:
         self.campaigns.create_campaign(campaign)
+        self.dispatcher.open(campaign)
         self.submit(campaign.campaign_id, recipients)
         return campaign
 
@@ -273,142 +265,164 @@ class CampaignService:
             self.outbox.send([(CAMPAIGN_RECIPIENTS_QUEUE, json.dumps(body))])
         return len(recipients)
 
-    def admit(self, campaign_id: str, recipients: Iterable[RecipientEntry]) -> int:
-        """Insert each recipient once and queue its first dial. Safe to repeat: returns how many were new."""
-        self.campaigns.get_campaign(campaign_id)
+    def admit(self, campaign_id: str, recipients: Iterable[RecipientEntry], *, now: datetime | None = None) -> int:
+        """Insert each recipient once, and let those who may be called now join the line. Safe to repeat: a
+        recipient joins the line under the time it was first submitted, so a repeat takes the same place."""
+        now = now or datetime.now(UTC)
+        campaign = self.dispatcher.campaign(campaign_id, fresh=True)
         added = 0
-        now = utc_now()
+        ready: list[Recipient] = []
         for entry in recipients:
-            recipient = Recipient(campaign_id, entry.phone_number, time_zone=entry.time_zone, submitted_at=now)
+            recipient = Recipient(campaign_id, entry.phone_number, time_zone=entry.time_zone, submitted_at=utc_now())
             if self.campaigns.add_recipient(recipient):
                 added += 1
-            else:
-                recipient = self.campaigns.get_recipient(campaign_id, entry.phone_number)
-                if recipient.enqueued:
-                    continue  # listed twice, or this message came again: nothing to do
-            # Queued before being marked: a crash in between queues it again, and dial ignores the repeat.
-            self.outbox.send([dial_message(campaign_id, entry.phone_number, 1)])
-            self.campaigns.update_recipient(campaign_id, entry.phone_number, _mark_enqueued)
+                ready.append(recipient)
+                continue
+            recipient = self.campaigns.get_recipient(campaign_id, entry.phone_number)
+            if recipient.status == QUEUED and recipient.dials == 0:
+                ready.append(recipient)  # this message came again after a crash: maybe it never joined the line
+        self._line_up(campaign, [(recipient, 1) for recipient in ready], now)
         return added
 
     def cancel(self, campaign_id: str) -> Campaign:
         return self.campaigns.cancel_campaign(campaign_id, utc_now())
 
-    def dial(
-        self, campaign_id: str, phone_number: str, dial: int, *, waits: int = 0, now: datetime | None = None
-    ) -> str:
-        """One dial message. Returns what happened (for logs and tests)."""
+    def ready(self, campaign_id: str, phone_number: str, dial: int, *, now: datetime | None = None) -> str:
+        """A recipient's retry, or its calling window, came due: it joins the line. Returns what happened."""
         now = now or datetime.now(UTC)
-        campaign = self._campaign(campaign_id)
+        campaign = self.dispatcher.campaign(campaign_id)
         recipient = self.campaigns.get_recipient(campaign_id, phone_number)
-        leg_id = call_leg_id_for(_idempotency_key(campaign_id, phone_number, dial))
-        if recipient.status in FINAL_STATUSES or recipient.dials > dial:
+        if recipient.status in FINAL_STATUSES or recipient.dials >= dial:
             return "stale"  # an outdated message
-        if recipient.dials == dial and (recipient.status != CALLING or self._placed(leg_id)):
-            return "stale"  # a repeat of a dial that already placed its call
-        resuming = recipient.dials == dial  # an earlier try marked the call but stopped before ACS answered
+        return self._line_up(campaign, [(recipient, dial)], now)
+
+    def _line_up(self, campaign: Campaign, ready: list[tuple[Recipient, int]], now: datetime) -> str:
+        """Check each ready recipient may be called now; those who may join the line, and calls start."""
+        waiting, what = [], "waiting"
+        for recipient, dial in ready:
+            what = self._may_call(campaign, recipient, dial, now)
+            if what == "ready":
+                waiting.append(Waiting(campaign.campaign_id, recipient.phone_number, dial,
+                                       _ready_at(recipient, dial, now)))
+                what = "waiting"
+        self.dispatcher.start_waiting(campaign, waiting)
+        return what
+
+    def _may_call(self, campaign: Campaign, recipient: Recipient, dial: int, now: datetime) -> str:
+        """"ready", or why not (the recipient is finished, or scheduled for when its calling window opens)."""
         config = campaign.config
-        if campaign.status == "cancelled" and not resuming:
+        if campaign.status == "cancelled":
             self._finish(recipient, CANCELLED)
             return "cancelled"
-        if not resuming and config.get("expiresAt") and now >= datetime.fromisoformat(config["expiresAt"]):
+        if config.get("expiresAt") and now >= datetime.fromisoformat(config["expiresAt"]):
             self._finish(recipient, EXPIRED)
             return "expired"
         window = config.get("callingWindow")
-        if window and not config.get("emergency") and not resuming:
+        if window and not config.get("emergency"):
             opens = next_allowed(parse_window(window), now, recipient.time_zone or config.get("timeZone"))
             if opens > now:
-                self._again(campaign_id, phone_number, dial, (opens - now).total_seconds())
+                self._again(campaign.campaign_id, recipient.phone_number, dial, (opens - now).total_seconds())
                 return "outside-window"
+        return "ready"
 
-        pacing = config["pacing"]
-        grant = self.pacer.acquire(
-            leg_id,
-            campaign_id,
-            config["callerIds"],
-            max_concurrent=pacing["maxConcurrentCalls"],
-            per_caller_id=pacing["maxConcurrentCallsPerCallerId"],
-            calls_per_second=pacing["callsPerSecond"],
-        )
-        if isinstance(grant, Wait):
-            delay = busy_delay(waits) if grant.reason == "slots" else grant.seconds
-            self._again(campaign_id, phone_number, dial, delay, waits=waits + 1)
-            return f"paced-{grant.reason}"
-
-        request = CreateCallRequest(
-            targets=["4:" + phone_number],
-            alternate_caller_id=grant.caller_id,
-            callback_uri=config.get("callbackUri"),
-            requested_call_events=config.get("requestedCallEvents") or [],
-            idempotency_key=_idempotency_key(campaign_id, phone_number, dial),
-            plan=None,
-        )
+    def dial(self, campaign_id: str, phone_number: str, dial: int, grant: Grant, *, now: datetime | None = None) -> str:
+        """Place one campaign call on the line it was given. Returns what happened (for logs and tests)."""
+        now = now or datetime.now(UTC)
+        campaign = self.dispatcher.campaign(campaign_id)
+        recipient = self.campaigns.get_recipient(campaign_id, phone_number)
+        leg_id = call_leg_id_for(idempotency_key(campaign_id, phone_number, dial))
+        if recipient.dials == dial and (recipient.status != CALLING or self._placed(leg_id)):
+            return "stale"  # a repeat of a dial that placed its call: the line is that call's now
+        if grant.holder != leg_id or recipient.status in FINAL_STATUSES or recipient.dials > dial:
+            self._line_freed(grant, campaign_id)  # an outdated message: the line goes on to someone else
+            return "stale"
+        resuming = recipient.dials == dial  # an earlier try marked the call but stopped before ACS answered
+        if not resuming:
+            why_not = self._may_call(campaign, recipient, dial, now)
+            if why_not != "ready":
+                self._line_freed(grant, campaign_id)
+                return why_not
+            if not self.dispatcher.lines.holds(grant):
+                # The grant waited so long that its lease lapsed and the line was taken: wait for another.
+                self.dispatcher.start_waiting(campaign, [Waiting(campaign_id, phone_number, dial, _iso(now))])
+                return "lost-line"
+            wait = grant.start_at - time.time()
+            if wait >= SLEEP_UNDER_SECONDS:
+                self._again(campaign_id, phone_number, dial, wait, grant=grant)  # the line stays reserved
+                return "paced-rate"
+            if wait > 0:
+                time.sleep(wait)  # a fraction of a second: cheaper than a queue round trip
         # Marked before the call is placed, so its result (which may come back within milliseconds, on another
         # instance) always finds the recipient calling.
         attempt = self._start(campaign_id, phone_number, dial, leg_id)
         if not resuming and self.campaigns.get_campaign(campaign_id).status == "cancelled":
             # Read afresh, not from the cache: a cancel stops every call that has not reached ACS yet.
-            self.pacer.release_holder(leg_id, campaign_id)
+            self._line_freed(grant, campaign_id)
             self.campaigns.update_recipient(campaign_id, phone_number, _called_off(leg_id))
             return "cancelled"
+        config = campaign.config
+        request = CreateCallRequest(
+            targets=["4:" + phone_number],
+            alternate_caller_id=grant.caller_id,
+            callback_uri=config.get("callbackUri"),
+            requested_call_events=config.get("requestedCallEvents") or [],
+            idempotency_key=idempotency_key(campaign_id, phone_number, dial),
+            plan=None,
+        )
         try:
-            self.calls.place_call(request, plan=config["plan"], campaign=(campaign_id, phone_number, attempt))
+            self.calls.place_call(
+                request, plan=config["plan"], campaign=(campaign_id, phone_number, attempt), grant=grant
+            )
         except ThrottledError:
-            self.pacer.release_holder(leg_id, campaign_id)
+            self._line_freed(grant, campaign_id)
             return self._conclude(campaign, phone_number, leg_id, THROTTLED, None, None)
         except CallAutomationError as error:
-            self.pacer.release_holder(leg_id, campaign_id)
             if error.is_transient:
-                raise  # transient: the host retries this message, which resumes this dial
+                raise  # the host retries this message, which resumes this dial on the line it still holds
+            self._line_freed(grant, campaign_id)
             code = {"code": error.status_code, "subCode": 0, "message": error.message}
             return self._conclude(campaign, phone_number, leg_id, "failed", code, None)
         return "calling"
 
-    def _campaign(self, campaign_id: str) -> Campaign:
-        """The campaign, read at most every CAMPAIGN_CACHE_SECONDS per instance: dials are many, and a cancel
-        only needs to be seen within seconds."""
-        now = time.monotonic()
-        cached = self._cache.get(campaign_id)
-        if cached is None or now - cached[0] > CAMPAIGN_CACHE_SECONDS:
-            cached = (now, self.campaigns.get_campaign(campaign_id))
-            self._cache[campaign_id] = cached
-        return cached[1]
+    def _line_freed(self, grant: Grant, campaign_id: str) -> None:
+        self.dispatcher.line_freed(grant, campaign_id)
 
     def _placed(self, call_leg_id: str) -> bool:
         leg = self.legs.find(call_leg_id)
         return leg is not None and (leg.acs_call_connection_id is not None or leg.is_ended)
 
     def record_result(self, campaign_id: str, phone_number: str, call_leg_id: str) -> str:
-        """A campaign call ended: free its slot, note the outcome, and retry busy / no-answer if allowed."""
+        """A campaign call ended (its line was handed on when the app learned it): note the outcome, and retry
+        busy / no-answer if allowed."""
         try:
             leg = self.legs.get(call_leg_id)
-            campaign = self._campaign(campaign_id)
+            campaign = self.dispatcher.campaign(campaign_id)
             return self._conclude(campaign, phone_number, call_leg_id, leg.outcome or "failed", leg.outcome_code, leg)
         except LookupError:
             return "unknown-leg"
-        finally:
-            # After the recipient is marked, so progress never shows more calls in progress than the cap.
-            self.pacer.release_holder(call_leg_id, campaign_id)
 
-    def give_up_dial(self, campaign_id: str, phone_number: str, dial: int, reason: str) -> None:
+    def give_up_dial(
+        self, campaign_id: str, phone_number: str, dial: int, reason: str, grant: Grant | None = None
+    ) -> None:
         """The host is giving up on a dial message (its last attempt failed): the attempt ends as failed with the
-        reason, so the recipient is neither stuck nor silently dropped."""
-        leg_id = call_leg_id_for(_idempotency_key(campaign_id, phone_number, dial))
+        reason, so the recipient is neither stuck nor silently dropped, and the line it held goes on."""
+        leg_id = call_leg_id_for(idempotency_key(campaign_id, phone_number, dial))
         recipient = self.campaigns.get_recipient(campaign_id, phone_number)
         if recipient.status == CALLING and recipient.call_leg_id == leg_id:
             if self.legs.find(leg_id) is not None:
-                self.calls.fail_leg(leg_id, "MessagePoisoned", 0, reason)  # its result message concludes it
+                self.calls.fail_leg(leg_id, "MessagePoisoned", 0, reason)  # frees its line; its result concludes it
                 return
-            self.pacer.release_holder(leg_id, campaign_id)
+            if grant is not None:
+                self._line_freed(grant, campaign_id)
             code = {"code": 0, "subCode": 0, "message": reason}
-            self._conclude(self._campaign(campaign_id), phone_number, leg_id, FAILED, code, None)
+            self._conclude(self.dispatcher.campaign(campaign_id), phone_number, leg_id, FAILED, code, None)
         elif recipient.status in (QUEUED, WAITING) and recipient.dials < dial:
-            self.pacer.release_holder(leg_id, campaign_id)
+            if grant is not None:
+                self._line_freed(grant, campaign_id)
             self._give_up(campaign_id, phone_number, reason, dial=dial)
 
     def give_up_result(self, campaign_id: str, phone_number: str, call_leg_id: str, reason: str) -> None:
-        """The host is giving up on a result message: free the slot and record the end as well as we can."""
-        self.pacer.release_holder(call_leg_id, campaign_id)
+        """The host is giving up on a result message: record the end as well as we can."""
         self._give_up(campaign_id, phone_number, reason, call_leg_id=call_leg_id)
 
     def _give_up(self, campaign_id: str, phone_number: str, reason: str, **about: Any) -> None:
@@ -493,9 +507,11 @@ class CampaignService:
             return "retry-scheduled" if outcome != THROTTLED else "throttled"
         return outcome
 
-    def _again(self, campaign_id: str, phone_number: str, dial: int, seconds: float, *, waits: int = 0) -> None:
+    def _again(
+        self, campaign_id: str, phone_number: str, dial: int, seconds: float, *, grant: Grant | None = None
+    ) -> None:
         delay = min(MAX_QUEUE_DELAY_SECONDS, max(1, math.ceil(seconds)))
-        self.outbox.send([dial_message(campaign_id, phone_number, dial, waits)], delay_seconds=delay)
+        self.outbox.send([dial_message(campaign_id, phone_number, dial, grant)], delay_seconds=delay)
 
     def _finish(self, recipient: Recipient, status: str) -> None:
         def finish(current: Recipient) -> None:
@@ -534,8 +550,14 @@ def _jitter(bounds: tuple[float, float]) -> float:
     return random.uniform(*bounds)  # noqa: S311
 
 
-def _idempotency_key(campaign_id: str, phone_number: str, dial: int) -> str:
-    return f"campaign:{campaign_id}:{phone_number}:{dial}"
+def _ready_at(recipient: Recipient, dial: int, now: datetime) -> str:
+    """Where the recipient stands in the line: a first call by when it was submitted (so a repeated admission
+    takes the same place), a later one by when it became due."""
+    return (recipient.submitted_at or _iso(now)) if dial == 1 else _iso(now)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _called_off(call_leg_id: str) -> Callable[[Recipient], None]:
@@ -546,10 +568,6 @@ def _called_off(call_leg_id: str) -> Callable[[Recipient], None]:
             current.status, current.attempts = CANCELLED, current.attempts - 1
 
     return call_off
-
-
-def _mark_enqueued(recipient: Recipient) -> None:
-    recipient.enqueued = True
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:

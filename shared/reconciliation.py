@@ -6,6 +6,7 @@ call live). A timer asks ACS about every live leg that has heard nothing for `af
 - ACS still rings it, or the leg never heard it connect: nobody is driving the call. It is hung up and ended.
 - ACS has it connected and so does the leg: a long call (an escalation, a long message). Looked at again later.
 - The leg never reached ACS (no connection id) and ACS's repeatability window has passed: it never will; ended.
+A live leg's line lease is renewed on every visit, so a call of any length keeps its line.
 Ending goes through CallService.end_leg, so the caller is told, a campaign records the result and frees the
 pacing slot. Every step is guarded by the leg's state and ETag, so two instances reconciling at once (or a
 callback arriving meanwhile) end a leg once.
@@ -23,6 +24,7 @@ from .call_leg_store import CallLegStore
 from .call_legs import RECONCILED, CallLeg, LegState, instant
 from .callautomation import CallAutomationClient, CallAutomationError, CallNotFoundError
 from .calls import REPEATABILITY_WINDOW_SECONDS, CallService
+from .lines import Grant, Lines
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class Reconciler:
     store: CallLegStore
     acs: CallAutomationClient
     after_seconds: float = 300.0
+    lines: Lines | None = None  # to renew the leases of live calls' lines
     clock: Callable[[], float] = time.time
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -60,6 +63,7 @@ class Reconciler:
             return "not-live"
         heard = _epoch(leg.last_heard_at or leg.created_at)
         if now - heard < self.after_seconds:
+            self._renew(leg)
             self.store.watch(call_leg_id, heard + self.after_seconds)
             return "recently-heard"
         if not leg.acs_call_connection_id:
@@ -78,6 +82,7 @@ class Reconciler:
             self.store.watch(call_leg_id, now + TRANSIENT_RETRY_SECONDS)
             return "acs-unavailable"
         if call.state == "connected" and leg.state is LegState.ESTABLISHED:
+            self._renew(leg)
             self.store.watch(call_leg_id, now + self.after_seconds)
             return "still-connected"
         self._hang_up(leg)
@@ -85,6 +90,12 @@ class Reconciler:
         self._end(leg, {"code": 0, "subCode": 0, "message": f"Hung up: ACS had told nothing about it for {silent}."},
                   answered=call.state == "connected")
         return "hung-up"
+
+    def _renew(self, leg: CallLeg) -> None:
+        """A live call keeps its line however long it lasts: every visit renews the lease (which lapses only
+        when no instance is left to visit)."""
+        if self.lines is not None and leg.pacing:
+            self.lines.renew(Grant.from_dict(leg.pacing))
 
     def _hang_up(self, leg: CallLeg) -> None:
         try:

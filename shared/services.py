@@ -10,13 +10,14 @@ from functools import lru_cache
 from .call_leg_store import CallLegStore
 from .callautomation import CallAutomationClient
 from .callback_auth import CallbackTokenVerifier
-from .calls import CallService
+from .calls import CallService, call_leg_id_for
 from .campaign_store import CampaignStore
 from .campaigns import CampaignService
+from .dialing import Dispatcher, idempotency_key
 from .event_delivery import EventDeliverer
+from .lines import TABLE_NAME as LINES_TABLE
+from .lines import Lines
 from .outbox import Outbox
-from .pacing import TABLE_NAME as PACING_TABLE
-from .pacing import Pacer
 from .reconciliation import Reconciler
 from .settings import ConfigurationError, Settings, get_settings
 from .storage import queue_client, table_client
@@ -69,6 +70,31 @@ def get_call_service() -> CallService:
         default_caller_id=settings.default_caller_id,
         cognitive_services_endpoint=settings.cognitive_services_endpoint,
         reconcile_after_seconds=settings.reconcile_after_seconds,
+        dispatcher=get_dispatcher(),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_lines() -> Lines:
+    settings = get_settings()
+    lines = Lines(
+        table_client(settings, LINES_TABLE),
+        lines_per_number=settings.lines_per_caller_id,
+        resource_cap=settings.max_concurrent_calls,
+        lease_seconds=settings.pacing_lease_seconds,
+    )
+    lines.ensure_table()
+    lines.open_resource()
+    return lines
+
+
+@lru_cache(maxsize=1)
+def get_dispatcher() -> Dispatcher:
+    return Dispatcher(
+        lines=get_lines(),
+        outbox=get_outbox(),
+        read_campaign=get_campaign_store().get_campaign,
+        holder_for=lambda campaign_id, phone, dial: call_leg_id_for(idempotency_key(campaign_id, phone, dial)),
     )
 
 
@@ -76,7 +102,9 @@ def get_call_service() -> CallService:
 def get_reconciler() -> Reconciler:
     settings = get_settings()
     calls = get_call_service()
-    return Reconciler(calls, calls.store, calls.acs, after_seconds=settings.reconcile_after_seconds)
+    return Reconciler(
+        calls, calls.store, calls.acs, after_seconds=settings.reconcile_after_seconds, lines=get_lines()
+    )
 
 
 @lru_cache(maxsize=1)
@@ -89,14 +117,11 @@ def get_campaign_store() -> CampaignStore:
 
 @lru_cache(maxsize=1)
 def get_campaign_service() -> CampaignService:
-    settings = get_settings()
-    pacer = Pacer(table_client(settings, PACING_TABLE), lease_seconds=settings.pacing_lease_seconds)
-    pacer.ensure_table()
     return CampaignService(
         campaigns=get_campaign_store(),
         calls=get_call_service(),
         legs=get_call_leg_store(),
-        pacer=pacer,
+        dispatcher=get_dispatcher(),
         outbox=get_outbox(),
     )
 

@@ -36,6 +36,8 @@ class Settings:
     event_delivery_backoff_seconds: float = 5.0
     pacing_lease_seconds: float = 900.0  # a call slot comes back by itself after this if its end is never seen
     reconcile_after_seconds: float = 300.0  # a live leg ACS has told nothing about for this long is checked
+    lines_per_caller_id: int = 2  # live calls ACS allows per caller number (2 unless ACS raised your limit)
+    max_concurrent_calls: int | None = None  # an optional cap on live calls across the whole ACS resource
 
     @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> Settings:
@@ -63,6 +65,8 @@ class Settings:
             event_delivery_backoff_seconds=float(value("EVENT_DELIVERY_BACKOFF_SECONDS") or 5.0),
             pacing_lease_seconds=float(value("PACING_LEASE_SECONDS") or 900.0),
             reconcile_after_seconds=float(value("RECONCILE_AFTER_SECONDS") or 300.0),
+            lines_per_caller_id=int(value("CALLER_ID_MAX_CALLS") or 2),
+            max_concurrent_calls=int(value("MAX_CONCURRENT_CALLS") or 0) or None,
         )
 
     def require(self, name: str) -> str:

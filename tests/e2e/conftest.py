@@ -276,6 +276,8 @@ def stack(azurite: RunningAzurite, emulator: RunningEmulator) -> Iterator[Stack]
         "EVENT_DELIVERY_BACKOFF_SECONDS": "1",
         "RECONCILE_SCHEDULE": "*/1 * * * * *",
         "RECONCILE_AFTER_SECONDS": str(RECONCILE_AFTER_SECONDS),
+        "DISPATCH_SCHEDULE": "*/2 * * * * *",
+        "CALLER_ID_MAX_CALLS": "1000",  # these tests place many calls with the default caller id at once
     }
     with ExitStack() as apps:
         app = apps.enter_context(running_devhost(REPO_ROOT, port=port, env=env))

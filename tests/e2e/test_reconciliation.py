@@ -10,8 +10,8 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from shared.campaign_store import CampaignStore
-from shared.pacing import TABLE_NAME as PACING_TABLE
-from shared.pacing import Pacer
+from shared.lines import TABLE_NAME as LINES_TABLE
+from shared.lines import Lines
 from tests.e2e.campaign_support import PLAN, PRESS_ONE, wait_until_done
 from tests.e2e.conftest import RECONCILE_AFTER_SECONDS
 
@@ -107,7 +107,8 @@ def test_a_campaign_call_with_lost_callbacks_frees_its_slot_for_the_next_recipie
     assert done[lost].outcome == "failed" and done[confirms].outcome == "confirmed"
     first, second = (_emulator_call_to(stack, number) for number in (lost, confirms))
     assert second["createdAt"] > first["endedAt"]  # one line: the second call waited for the first's slot
-    assert Pacer(service.get_table_client(PACING_TABLE)).busy(campaign_id).get("global", 0) == 0
+    lines = Lines(service.get_table_client(LINES_TABLE)).busy(["+18005550199"], campaign_id)
+    assert lines == {"+18005550199": 0, "campaign": 0}  # the line and the seat are free again
 
 
 def _emulator_call_to(stack, number: str) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from shared.call_leg_store import CallLegNotFoundError
 from shared.call_legs import CallLeg
@@ -18,6 +18,7 @@ from shared.campaign_store import (
     Recipient,
     RecipientNotFoundError,
 )
+from shared.lines import Grant, Waiting, Wanted
 
 T = TypeVar("T")
 
@@ -96,15 +97,96 @@ class CallLegs:
         return sorted(due, key=self.watched.__getitem__)[:limit]
 
 
-class Pacer:
-    """Records which holders had their slots released."""
+class Lines:
+    """Lines, seats and waiting lines in memory, with shared.lines.Lines' answers (no leases: nothing lapses)."""
 
-    def __init__(self) -> None:
-        self.released: list[tuple[str, str]] = []
+    def __init__(self, lines_per_number: int = 2) -> None:
+        self.lines_per_number = lines_per_number
+        self.numbers: dict[str, dict[int, str]] = {}  # caller id -> line -> holder
+        self.seats: dict[str, dict[int, str]] = {}  # campaign -> seat -> holder ("" when free)
+        self.waiting: dict[str, dict[str, Waiting]] = {}  # campaign -> row key -> waiting recipient
+        self.listed: dict[str, float] = {}  # campaigns with recipients waiting
+        self.released: list[Grant] = []
+        self.handed_over: list[tuple[Grant, Grant]] = []
 
-    def release_holder(self, holder: str, scope: str, caller_ids: Any = None) -> int:
-        self.released.append((holder, scope))
-        return 1
+    def open_campaign(self, campaign_id: str, cap: int) -> None:
+        seats = self.seats.setdefault(campaign_id, {})
+        for seat in range(cap):
+            seats.setdefault(seat, "")
+
+    def acquire(self, wanted: Wanted) -> Grant | None:
+        seat = None
+        if wanted.campaign_id is not None:
+            seats = self.seats.get(wanted.campaign_id, {})
+            seat = next((s for s, holder in sorted(seats.items()) if not holder), None)
+            if seat is None:
+                return None
+        cap = min(self.lines_per_number, wanted.per_number or self.lines_per_number)
+        for caller_id in wanted.caller_ids:
+            taken = self.numbers.setdefault(caller_id, {})
+            line = next((i for i in range(cap) if not taken.get(i)), None)
+            if line is None:
+                continue
+            taken[line] = wanted.holder
+            seat_key = None
+            if seat is not None:
+                self.seats[wanted.campaign_id][seat] = wanted.holder
+                seat_key = (f"campaign-{wanted.campaign_id}", f"seat-{seat:05d}")
+            return Grant(wanted.holder, caller_id, (f"number-{caller_id}", f"line-{line:03d}"), seat_key)
+        return None
+
+    def hand_over(self, grant: Grant, wanted: Wanted) -> Grant | None:
+        if not self.holds(grant):
+            return None
+        self._set(grant, wanted.holder)
+        given = Grant(wanted.holder, grant.caller_id, grant.line, grant.seat)
+        self.handed_over.append((grant, given))
+        return given
+
+    def release(self, grant: Grant) -> int:
+        if not self.holds(grant):
+            return 0
+        self._set(grant, "")
+        self.released.append(grant)
+        return len(grant.rows())
+
+    def renew(self, grant: Grant) -> bool:
+        return self.holds(grant)
+
+    def holds(self, grant: Grant) -> bool:
+        line = int(grant.line[1].removeprefix("line-"))
+        return self.numbers.get(grant.caller_id, {}).get(line) == grant.holder
+
+    def wait(self, entries: list[Waiting]) -> None:
+        for entry in entries:
+            self.waiting.setdefault(entry.campaign_id, {})[entry.row_key] = entry
+            self.listed.setdefault(entry.campaign_id, len(self.listed))
+
+    def next_waiting(self, campaign_id: str) -> Waiting | None:
+        line = self.waiting.get(campaign_id, {})
+        return line.pop(min(line)) if line else None
+
+    def waiting_campaigns(self) -> dict[str, float]:
+        return dict(self.listed)
+
+    def done_waiting(self, campaign_id: str) -> None:
+        if not self.waiting.get(campaign_id):
+            self.listed.pop(campaign_id, None)
+
+    def waiting_count(self, campaign_id: str, limit: int = 1000) -> int:
+        return min(limit, len(self.waiting.get(campaign_id, {})))
+
+    def busy(self, caller_ids=(), campaign_id: str | None = None) -> dict[str, int]:
+        counts = {c: sum(1 for h in self.numbers.get(c, {}).values() if h) for c in caller_ids}
+        if campaign_id is not None:
+            counts["campaign"] = sum(1 for h in self.seats.get(campaign_id, {}).values() if h)
+        return counts
+
+    def _set(self, grant: Grant, holder: str) -> None:
+        self.numbers[grant.caller_id][int(grant.line[1].removeprefix("line-"))] = holder
+        if grant.seat is not None:
+            campaign_id = grant.seat[0].removeprefix("campaign-")
+            self.seats[campaign_id][int(grant.seat[1].removeprefix("seat-"))] = holder
 
 
 class Queue:
@@ -120,3 +202,22 @@ class Queue:
     def send_message(self, text: str, visibility_timeout: int | None = None) -> None:
         self.messages.append(text)
         self.delays.append(visibility_timeout)
+
+
+def campaign_service(
+    tables: CampaignTables, *, legs: CallLegs | None = None, lines: Lines | None = None, queue: Queue | None = None
+):
+    """A CampaignService on the fakes above, with the real Dispatcher (its logic is what the tests look at)."""
+    from shared.calls import call_leg_id_for
+    from shared.campaigns import CampaignService
+    from shared.dialing import Dispatcher, idempotency_key
+    from shared.outbox import Outbox
+
+    outbox = Outbox(lambda _: queue if queue is not None else Queue())
+    dispatcher = Dispatcher(
+        lines=lines or Lines(),
+        outbox=outbox,
+        read_campaign=tables.get_campaign,
+        holder_for=lambda campaign_id, phone, dial: call_leg_id_for(idempotency_key(campaign_id, phone, dial)),
+    )
+    return CampaignService(campaigns=tables, calls=None, legs=legs or CallLegs(), dispatcher=dispatcher, outbox=outbox)

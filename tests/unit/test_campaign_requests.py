@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.campaigns import busy_delay, parse_campaign, parse_recipients, parse_recipients_csv
+from shared.campaigns import parse_campaign, parse_recipients, parse_recipients_csv
 from shared.fields import ValidationError
 
 BODY = {
@@ -75,11 +75,3 @@ def test_bad_campaigns_name_the_field(change, field):
     with pytest.raises(ValidationError) as error:
         parse_campaign({**BODY, **change}, default_caller_id=None if "callerIds" in change else "+18005550100")
     assert error.value.field == field
-
-
-def test_waiting_for_a_slot_backs_off_but_stays_bounded():
-    early = [busy_delay(0) for _ in range(50)]
-    late = [busy_delay(20) for _ in range(50)]
-
-    assert max(early) <= 1.5
-    assert min(late) >= 6 and max(late) <= 18

@@ -5,8 +5,8 @@ import json
 from shared.call_legs import CallLeg, LegState
 from shared.calls import call_leg_id_for
 from shared.campaign_store import CALLING, DONE, WAITING, Campaign, Recipient
-from shared.campaigns import DEFAULTS, CampaignService
-from shared.outbox import Outbox
+from shared.campaigns import DEFAULTS
+from shared.lines import Wanted
 from tests.support import fakes
 
 CAMPAIGN = "reminders"
@@ -15,12 +15,13 @@ LEG = "5f0c1f4e-0000-4000-8000-000000000001"
 
 
 def _service(retry_on=("busy", "no-answer", "failed")):
-    tables, legs, pacer, queue = fakes.CampaignTables(), fakes.CallLegs(), fakes.Pacer(), fakes.Queue()
-    config = {**DEFAULTS, "retry": {"maxAttempts": 3, "delaySeconds": 600, "retryOn": list(retry_on)}}
+    tables, legs, lines, queue = fakes.CampaignTables(), fakes.CallLegs(), fakes.Lines(), fakes.Queue()
+    config = {**DEFAULTS, "callerIds": ["+18005550100"],
+              "retry": {"maxAttempts": 3, "delaySeconds": 600, "retryOn": list(retry_on)}}
     tables.create_campaign(Campaign(CAMPAIGN, "r", config))
     tables.add_recipient(Recipient(CAMPAIGN, NUMBER, status=CALLING, attempts=1, dials=1, call_leg_id=LEG))
-    service = CampaignService(campaigns=tables, calls=None, legs=legs, pacer=pacer, outbox=Outbox(lambda _: queue))
-    return service, tables, legs, pacer, queue
+    service = fakes.campaign_service(tables, legs=legs, lines=lines, queue=queue)
+    return service, tables, legs, lines, queue
 
 
 def _ended_leg(outcome, answered_at=None):
@@ -31,7 +32,7 @@ def _ended_leg(outcome, answered_at=None):
 
 
 def test_a_late_event_that_shows_the_call_was_answered_corrects_the_result_and_calls_off_the_retry():
-    service, tables, legs, pacer, queue = _service()
+    service, tables, legs, _, queue = _service()
     legs.legs[LEG] = _ended_leg("failed")
     assert service.record_result(CAMPAIGN, NUMBER, LEG) == "retry-scheduled"
     assert tables.get_recipient(CAMPAIGN, NUMBER).status == WAITING
@@ -46,8 +47,7 @@ def test_a_late_event_that_shows_the_call_was_answered_corrects_the_result_and_c
     assert [(e["outcome"], e.get("correctedFrom")) for e in recipient.history] == [("answered-without-input", "failed")]
     assert len(queue.messages) == retries  # no second retry was queued
     queued_retry = json.loads(queue.messages[-1])
-    assert service.dial(CAMPAIGN, NUMBER, queued_retry["dial"]) == "stale"  # the queued one stops there
-    assert pacer.released == [(LEG, CAMPAIGN)] * 2
+    assert service.ready(CAMPAIGN, NUMBER, queued_retry["dial"]) == "stale"  # the queued one stops there
 
 
 def test_a_repeated_result_changes_nothing():
@@ -63,27 +63,29 @@ def test_a_repeated_result_changes_nothing():
 
 
 def test_a_dial_the_host_gives_up_on_before_calling_ends_the_recipient_failed_with_the_reason():
-    service, tables, _, pacer, _ = _service()
+    service, tables, _, lines, _ = _service()
     tables.recipients[CAMPAIGN][0] = Recipient(CAMPAIGN, NUMBER, status="queued")
+    grant = lines.acquire(Wanted(call_leg_id_for(f"campaign:{CAMPAIGN}:{NUMBER}:1"), ["+18005550100"]))
 
-    service.give_up_dial(CAMPAIGN, NUMBER, 1, "gave up after 5 attempts: TableTransactionError: boom")
+    service.give_up_dial(CAMPAIGN, NUMBER, 1, "gave up after 5 attempts: TableTransactionError: boom", grant)
 
     recipient = tables.get_recipient(CAMPAIGN, NUMBER)
     assert (recipient.status, recipient.outcome) == (DONE, "failed")
     assert "gave up after 5 attempts" in recipient.outcome_code["message"]
     assert recipient.history[-1]["reason"].startswith("gave up") and recipient.history[-1]["dial"] == 1
-    assert len(pacer.released) == 1
+    assert lines.released == [grant]
 
 
 def test_a_dial_the_host_gives_up_on_while_calling_without_a_leg_concludes_that_attempt():
-    service, tables, _, pacer, _ = _service(retry_on=())
+    service, tables, _, lines, _ = _service(retry_on=())
     leg_id = call_leg_id_for(f"campaign:{CAMPAIGN}:{NUMBER}:1")
     tables.recipients[CAMPAIGN][0] = Recipient(CAMPAIGN, NUMBER, status=CALLING, attempts=1, dials=1,
                                                call_leg_id=leg_id)
+    grant = lines.acquire(Wanted(leg_id, ["+18005550100"]))
 
-    service.give_up_dial(CAMPAIGN, NUMBER, 1, "gave up after 5 attempts: ServiceUnavailableError")
+    service.give_up_dial(CAMPAIGN, NUMBER, 1, "gave up after 5 attempts: ServiceUnavailableError", grant)
 
     recipient = tables.get_recipient(CAMPAIGN, NUMBER)
     assert (recipient.status, recipient.outcome) == (DONE, "failed")
     assert recipient.history[-1]["callLegId"] == leg_id
-    assert pacer.released == [(leg_id, CAMPAIGN)]
+    assert not lines.holds(grant)

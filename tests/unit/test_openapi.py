@@ -33,11 +33,12 @@ from shared.call_legs import CallLeg, Operation
 from shared.calls import CallService
 from shared.campaign_reports import OUTCOMES
 from shared.campaign_store import Recipient
-from shared.campaigns import CampaignService, parse_campaign, parse_recipients, parse_recipients_csv
+from shared.campaigns import parse_campaign, parse_recipients, parse_recipients_csv
 from shared.fields import object_fields
 from shared.operations import accepted_operation
 from shared.outbox import Outbox
 from shared.plans import parse_plan
+from tests.support import fakes
 from tests.support.app_index import app_functions
 from tests.support.fakes import CampaignTables, Queue
 
@@ -793,7 +794,7 @@ def test_the_answers_the_code_writes_fit_their_schemas(spec):
 def test_the_campaign_answers_fit_their_schemas(spec, functions, monkeypatch):
     """The campaign routes' real handlers, on campaigns kept in memory, answer as documented."""
     tables, queue = CampaignTables(), Queue()
-    service = CampaignService(campaigns=tables, calls=None, legs=None, pacer=None, outbox=Outbox(lambda _: queue))
+    service = fakes.campaign_service(tables, queue=queue)
     handlers = {f.get_function_name(): f.get_user_function() for f in functions}
     for name in (
         "create_campaign",

@@ -1,0 +1,22 @@
+"""Timer `DISPATCH_SCHEDULE`: start waiting campaign recipients wherever lines are free.
+
+Lines are handed on the moment a call ends (shared/dialing.py); this catches what that misses: lines freed by
+calls outside campaigns, caps that were raised, and a recipient joining a line just as a line freed elsewhere.
+"""
+
+import logging
+
+import azure.functions as func
+
+from shared.services import get_dispatcher
+
+bp = func.Blueprint()
+logger = logging.getLogger(__name__)
+
+
+@bp.function_name("dispatch_waiting")
+@bp.timer_trigger(arg_name="timer", schedule="%DISPATCH_SCHEDULE%", run_on_startup=False, use_monitor=False)
+def dispatch_waiting(timer: func.TimerRequest) -> None:
+    started = get_dispatcher().pump()
+    if started:
+        logger.info("Started %d waiting call(s) on free lines", started)
