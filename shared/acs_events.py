@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import bounded_json
 
 EVENT_TYPE_PREFIX = "Microsoft.Communication."
 MAX_EVENTS_PER_CALLBACK = 50
@@ -47,8 +48,10 @@ class AcsEvent:
 def parse_callback_body(body: bytes) -> list[AcsEvent]:
     """Parse what ACS posts to a callback URI; raise InvalidCallbackBodyError for anything else."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        document = bounded_json.loads(body)
+    except bounded_json.JsonTooDeepError as error:
+        raise InvalidCallbackBodyError(f"The callback body is {error}.") from None
+    except ValueError:  # UnicodeDecodeError included
         raise InvalidCallbackBodyError("The callback body is not valid JSON.") from None
     items = document if isinstance(document, list) else [document]
     if not items or len(items) > MAX_EVENTS_PER_CALLBACK:
