@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.campaign_store import CampaignNotFoundError
 from shared.fields import ValidationError
+from shared.ids import is_call_leg_id, is_campaign_id, is_phone_number
 from shared.poison import move_to_poison
 from shared.queue_messages import message_json, message_text
 from shared.services import get_campaign_service
@@ -18,9 +19,9 @@ bp = func.Blueprint()
 def campaign_results(msg: func.QueueMessage) -> None:
     try:
         body = message_json(msg)
-        fields = [body.get("campaignId"), body.get("phoneNumber"), body.get("callLegId")]
-        if not all(isinstance(value, str) and value for value in fields):
-            raise ValidationError("message", "needs campaignId, phoneNumber and callLegId.")
-        get_campaign_service().record_result(*fields)
+        campaign_id, phone_number, call_leg_id = body.get("campaignId"), body.get("phoneNumber"), body.get("callLegId")
+        if not (is_campaign_id(campaign_id) and is_phone_number(phone_number) and is_call_leg_id(call_leg_id)):
+            raise ValidationError("message", "needs a campaignId, an E.164 phoneNumber and a callLegId.")
+        get_campaign_service().record_result(campaign_id, phone_number, call_leg_id)
     except (ValidationError, CampaignNotFoundError, LookupError) as error:
         move_to_poison(get_settings(), CAMPAIGN_RESULTS_QUEUE, msg.id, message_text(msg), repr(error))
