@@ -148,3 +148,12 @@ def test_a_token_header_nested_too_deeply_is_refused_before_any_key_lookup(heade
     with pytest.raises(CallbackAuthError):
         verifier.verify(f"Bearer {_token_with_header(header)}")
 
+
+def test_a_callback_event_string_over_4096_characters_is_refused_and_4096_is_not():
+    def event(message: str) -> bytes:
+        data = {"resultInformation": {"code": 500, "subCode": 0, "message": message}}
+        return json.dumps([{"id": "e1", "type": "Microsoft.Communication.PlayFailed", "data": data}]).encode()
+
+    assert parse_callback_body(event("m" * 4096))[0].result.message == "m" * 4096
+    with pytest.raises(InvalidCallbackBodyError, match="longer than 4096"):
+        parse_callback_body(event("m" * 4097))
