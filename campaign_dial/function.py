@@ -7,6 +7,7 @@ import azure.functions as func
 
 from shared.campaign_store import CampaignNotFoundError
 from shared.fields import ValidationError
+from shared.ids import is_campaign_id, is_phone_number
 from shared.lines import Grant
 from shared.poison import final_attempt, move_to_poison
 from shared.queue_messages import message_json, message_text
@@ -24,8 +25,8 @@ def campaign_dial(msg: func.QueueMessage) -> None:
     try:
         body = message_json(msg)
         campaign_id, phone_number, dial = body.get("campaignId"), body.get("phoneNumber"), body.get("dial")
-        if not (isinstance(campaign_id, str) and isinstance(phone_number, str) and isinstance(dial, int)):
-            raise ValidationError("message", "needs campaignId, phoneNumber and dial.")
+        if not (is_campaign_id(campaign_id) and is_phone_number(phone_number) and isinstance(dial, int)):
+            raise ValidationError("message", "needs a campaignId, an E.164 phoneNumber and a dial number.")
         try:
             grant = Grant.from_dict(body["grant"]) if isinstance(body.get("grant"), dict) else None
         except (KeyError, TypeError, ValueError):

@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.campaign_store import CampaignNotFoundError
 from shared.fields import ValidationError
+from shared.ids import is_call_leg_id, is_campaign_id, is_phone_number
 from shared.poison import final_attempt, move_to_poison
 from shared.queue_messages import message_json, message_text
 from shared.services import get_campaign_service
@@ -19,8 +20,9 @@ def campaign_results(msg: func.QueueMessage) -> None:
     try:
         body = message_json(msg)
         fields = [body.get("campaignId"), body.get("phoneNumber"), body.get("callLegId")]
-        if not all(isinstance(value, str) and value for value in fields):
-            raise ValidationError("message", "needs campaignId, phoneNumber and callLegId.")
+        campaign_id, phone_number, call_leg_id = fields
+        if not (is_campaign_id(campaign_id) and is_phone_number(phone_number) and is_call_leg_id(call_leg_id)):
+            raise ValidationError("message", "needs a campaignId, an E.164 phoneNumber and a callLegId.")
         service = get_campaign_service()
         with final_attempt(msg, CAMPAIGN_RESULTS_QUEUE, lambda why: service.give_up_result(*fields, why)):
             service.record_result(*fields)

@@ -1,8 +1,9 @@
 """HTTP triggers: route templates, key checks, and conversion between WSGI and func.HttpRequest/HttpResponse.
 
-The pipeline is the host's: match the route (404, or 405 for a known path with another method), check the
-key for the function's auth level (401), invoke, then turn the result into the answer. An unhandled
-exception becomes a 500 with an empty body, as on the real host; the traceback is logged by the invoker.
+The pipeline is the host's: refuse a request line over 8 KiB (414), match the route (404, or 405 for a known
+path with another method), check the key for the function's auth level (401), invoke, then turn the result
+into the answer. An unhandled exception becomes a 500 with an empty body, as on the real host; the traceback is
+logged by the invoker.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import socket
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import azure.functions as func
@@ -28,6 +32,8 @@ logger = logging.getLogger("devhost")
 FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
 MASTER_KEY_SETTING = "DEVHOST_MASTER_KEY"
 HTTP_REASON = "This function was programmatically called via the host APIs."
+MAX_REQUEST_LINE_BYTES = 8192  # Kestrel's default MaxRequestLineSize, which the Functions host keeps
+LINGER_SECONDS = 2.0
 
 
 class RouteError(ValueError):
@@ -216,6 +222,50 @@ class _RequestHandler(WSGIRequestHandler):
         method, _, rest = self.requestline.partition(" ")
         target, _, version = rest.partition(" ")
         logger.info('%s "%s %s %s" %s', self.address_string(), method, target.partition("?")[0], version, code)
+
+    # Over-long request lines are answered as the Functions host answers them on Linux, where Python apps run: the
+    # host is ASP.NET Core on Kestrel, configured with nothing but a larger body limit, and Kestrel refuses a
+    # request line (method, target, version and CRLF) over MaxRequestLineSize, 8,192 bytes, with 414, an empty
+    # body and `Connection: close`, before routing or any function runs. http.server allows 65,536 bytes and
+    # answers longer lines with an HTML page. (The 4 KB URL limit in the Functions docs is IIS's, on Windows.)
+    def parse_request(self) -> bool:
+        if len(self.raw_requestline) > MAX_REQUEST_LINE_BYTES:
+            self._refuse_request_line()
+            return False
+        return super().parse_request()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        if code == HTTPStatus.REQUEST_URI_TOO_LONG:  # http.server's own check, for lines over 64 KiB
+            self._refuse_request_line()
+            return
+        super().send_error(code, message, explain)
+
+    def _refuse_request_line(self) -> None:
+        self.command, self.request_version = "", "HTTP/1.1"
+        start, length = self.raw_requestline[:60].decode("latin-1"), len(self.raw_requestline)
+        self.requestline = f"{start}... (at least {length} bytes)"  # for the access log
+        self.close_connection = True
+        self.send_response(HTTPStatus.REQUEST_URI_TOO_LONG)
+        self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        self._read_until_client_closes()
+
+    def _read_until_client_closes(self) -> None:
+        """Read and drop what the client still sends (the rest of the line, headers, body) until it closes.
+
+        Closing a socket with unread data makes the kernel reset the connection, and a client that is still
+        sending may then lose the 414 it was sent. Bounded, so a client that never stops cannot hold a thread.
+        """
+        deadline = time.monotonic() + LINGER_SECONDS
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS)
+            while time.monotonic() < deadline and self.rfile.read1(64 * 1024):
+                pass
+        except OSError:
+            pass
 
 
 def start_server(app: HttpApp, host: str, port: int) -> BaseWSGIServer:

@@ -9,6 +9,7 @@ from shared.api_errors import ApiError
 from shared.api_models import ValidationError, parse_play_audio
 from shared.call_leg_store import CallLegNotFoundError
 from shared.callautomation import CallAutomationError
+from shared.ids import is_call_leg_id
 from shared.poison import final_attempt, move_to_poison, record_on_leg
 from shared.queue_messages import message_json, message_text
 from shared.services import get_call_service
@@ -25,9 +26,9 @@ def play_audio_from_queue(msg: func.QueueMessage) -> None:
     call_leg_id = None
     try:
         body = message_json(msg)
-        call_leg_id = body.get("callLegId") if isinstance(body.get("callLegId"), str) else None
+        call_leg_id = body.get("callLegId") if is_call_leg_id(body.get("callLegId")) else None
         if not call_leg_id:
-            raise ValidationError("callLegId", "is required.")
+            raise ValidationError("callLegId", "must be the callLegId that POST /calls answered.")
         request = parse_play_audio(body)
         give_up = record_on_leg(service.store, call_leg_id, PLAY_AUDIO_QUEUE, msg.id)
         with final_attempt(msg, PLAY_AUDIO_QUEUE, give_up):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import bounded_json
+
 EVENT_TYPE_PREFIX = "Microsoft.Communication."
 MAX_EVENTS_PER_CALLBACK = 50
+# ACS's strings are ids, raw ids (at most 256 characters) and one-sentence messages. Parts of an event are stored
+# as Table properties, which hold at most 32K characters, so a longer string is refused here rather than there.
+MAX_EVENT_STRING = 4096
 
 
 class InvalidCallbackBodyError(ValueError):
@@ -47,8 +51,10 @@ class AcsEvent:
 def parse_callback_body(body: bytes) -> list[AcsEvent]:
     """Parse what ACS posts to a callback URI; raise InvalidCallbackBodyError for anything else."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        document = bounded_json.loads(body)
+    except bounded_json.JsonTooDeepError as error:
+        raise InvalidCallbackBodyError(f"The callback body is {error}.") from None
+    except ValueError:  # UnicodeDecodeError included
         raise InvalidCallbackBodyError("The callback body is not valid JSON.") from None
     items = document if isinstance(document, list) else [document]
     if not items or len(items) > MAX_EVENTS_PER_CALLBACK:
@@ -60,6 +66,8 @@ def _parse_event(item: Any, index: int) -> AcsEvent:
     where = f"event {index}"
     if not isinstance(item, Mapping):
         raise InvalidCallbackBodyError(f"{where} is not a JSON object.")
+    if _longest_string(item) > MAX_EVENT_STRING:
+        raise InvalidCallbackBodyError(f"{where} has a string longer than {MAX_EVENT_STRING} characters.")
     event_id, event_type, data = item.get("id"), item.get("type"), item.get("data")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 200:
         raise InvalidCallbackBodyError(f"{where} has no valid id.")
@@ -77,6 +85,17 @@ def _parse_event(item: Any, index: int) -> AcsEvent:
         result=ResultInformation.from_wire(data.get("resultInformation")),
         data=data,
     )
+
+
+def _longest_string(value: Any) -> int:
+    """The longest string, key or value, anywhere in a parsed document (its depth bounds the recursion)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        return max((max(len(key), _longest_string(item)) for key, item in value.items()), default=0)
+    if isinstance(value, list):
+        return max(map(_longest_string, value), default=0)
+    return 0
 
 
 def _int(value: Any) -> int:

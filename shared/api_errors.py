@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import azure.functions as func
 
+from . import bounded_json
 from .acs_events import InvalidCallbackBodyError
 from .api_models import ValidationError
 from .call_leg_store import CallLegNotFoundError, ConcurrentUpdateError
@@ -118,7 +119,7 @@ def json_response(body: object, status_code: int = 200, headers: dict[str, str] 
 
 
 def read_json(req: func.HttpRequest, *, max_bytes: int = 64 * 1024, required: bool = True) -> object:
-    """The request's JSON body; an ApiError for an empty, oversized or malformed one."""
+    """The request's JSON body; an ApiError for an empty, oversized, too deeply nested or malformed one."""
     body = req.get_body() or b""
     if len(body) > max_bytes:
         raise ApiError(413, "PayloadTooLarge", f"The body must be at most {max_bytes} bytes.")
@@ -127,6 +128,8 @@ def read_json(req: func.HttpRequest, *, max_bytes: int = 64 * 1024, required: bo
             raise ApiError(400, "InvalidRequest", "A JSON body is required.")
         return None
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return bounded_json.loads(body)
+    except bounded_json.JsonTooDeepError as error:
+        raise ApiError(400, "InvalidRequest", f"The body is {error}.") from None
+    except ValueError:  # UnicodeDecodeError included
         raise ApiError(400, "InvalidRequest", "The body is not valid JSON.") from None

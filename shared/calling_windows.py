@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()
 FIELDS = ("start", "end", "days", "timeZone")
+MAX_ZONE_NAME_LENGTH = 64  # the longest IANA name has 32 characters; ZoneInfo turns a long one into a file path
 _HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
@@ -90,11 +91,11 @@ def next_allowed(window: CallingWindow, now_utc: datetime, tz_name: str | None =
 
 def zone_of(name: Any, field: str = "timeZone") -> ZoneInfo:
     """The IANA time zone called `name`; ValueError naming `field` if there is none."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or len(name) > MAX_ZONE_NAME_LENGTH:
         raise ValueError(f"'{field}' must be an IANA time zone name such as 'America/New_York'")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name the file system cannot look up
         raise ValueError(f"'{field}' is not a known IANA time zone: {name!r}") from None
 
 

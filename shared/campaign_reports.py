@@ -16,7 +16,6 @@ import html
 import io
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
@@ -47,12 +46,12 @@ from .campaign_store import (
     CampaignNotFoundError,
     Recipient,
 )
+from .ids import is_campaign_id
 
 STATUSES = (QUEUED, WAITING, CALLING, DONE, CANCELLED, EXPIRED)
 OUTCOMES = (CONFIRMED, DECLINED, ESCALATED, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER, UNREACHABLE, FAILED)
 UNKNOWN_OUTCOME = "unknown"  # a done recipient without a recorded outcome (should not happen)
 ACTIVE, COMPLETED = "active", "completed"
-CAMPAIGN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")  # what POST /campaigns accepts
 
 
 class CampaignReader(Protocol):
@@ -63,7 +62,7 @@ class CampaignReader(Protocol):
 def load_campaign(store: CampaignReader, campaign_id: str) -> tuple[Campaign, list[Recipient]]:
     """The campaign and its recipients, read through `store`; CampaignNotFoundError also for an id that no
     campaign can have (so a malformed id never reaches Table storage)."""
-    if not CAMPAIGN_ID.fullmatch(campaign_id):
+    if not is_campaign_id(campaign_id):
         raise CampaignNotFoundError(campaign_id)
     campaign = store.get_campaign(campaign_id)
     return campaign, store.list_recipients(campaign_id)

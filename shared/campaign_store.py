@@ -18,6 +18,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from .ids import is_campaign_id, is_phone_number
+
 BUCKETS = 16
 CAMPAIGN_ROW = "campaign"
 MAX_UPDATE_ATTEMPTS = 20
@@ -115,6 +117,8 @@ class CampaignStore:
         return campaign
 
     def get_campaign(self, campaign_id: str) -> Campaign:
+        if not is_campaign_id(campaign_id):
+            raise CampaignNotFoundError(campaign_id)  # no campaign has such an id: no need to ask storage
         try:
             entity = self._campaigns.get_entity(campaign_id, CAMPAIGN_ROW)
         except (ResourceNotFoundError, ValueError):
@@ -151,6 +155,8 @@ class CampaignStore:
         return True
 
     def get_recipient(self, campaign_id: str, phone_number: str) -> Recipient:
+        if not (is_campaign_id(campaign_id) and is_phone_number(phone_number)):
+            raise RecipientNotFoundError(f"{campaign_id[:40]}/{phone_number[:20]}")
         try:
             entity = self._recipients.get_entity(recipient_partition(campaign_id, phone_number), phone_number)
         except (ResourceNotFoundError, ValueError):

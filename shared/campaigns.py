@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -57,6 +56,7 @@ from .fields import (
     text_field,
     url_field,
 )
+from .ids import is_campaign_id
 from .lines import Grant, Waiting
 from .outbox import Outbox
 from .plans import parse_plan
@@ -64,7 +64,6 @@ from .storage import CAMPAIGN_RECIPIENTS_QUEUE
 
 logger = logging.getLogger(__name__)
 
-CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}\Z")
 MAX_RECIPIENTS_PER_REQUEST = 5000
 RECIPIENTS_PER_MESSAGE = 100
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
@@ -89,7 +88,7 @@ def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaig
     """A campaign and its first recipients from `POST /campaigns`; every problem names its field."""
     fields = object_fields(body)
     campaign_id = text_field(fields, "campaignId", 40) or str(uuid.uuid4())
-    if not CAMPAIGN_ID.match(campaign_id):
+    if not is_campaign_id(campaign_id):
         raise ValidationError("campaignId", "must be 1 to 40 letters, digits or dashes.")
     plan = parse_plan(optional(fields, "plan"))
     caller_ids = string_list_field(fields, "callerIds") or ([default_caller_id] if default_caller_id else [])

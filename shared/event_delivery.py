@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from . import bounded_json
 from .call_leg_store import CallLegStore, utc_now
 from .call_legs import TimelineEntry
 from .outbox import Outbox, OutboxMessage
@@ -45,7 +46,12 @@ class Delivery:
     @classmethod
     def from_message(cls, text: str) -> Delivery:
         try:
-            body = json.loads(text)
+            body = bounded_json.loads(text)
+        except bounded_json.JsonTooDeepError as error:
+            raise InvalidDeliveryMessageError(f"the message is {error}") from None
+        except ValueError:
+            raise InvalidDeliveryMessageError("not an event delivery message") from None
+        try:
             delivery = cls(body["callLegId"], body["url"], body["event"], int(body.get("attempt", 1)))
         except (ValueError, KeyError, TypeError):
             raise InvalidDeliveryMessageError("not an event delivery message") from None

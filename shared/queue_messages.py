@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import azure.functions as func
 
+from . import bounded_json
 from .api_models import ValidationError
 
 
 def message_json(msg: func.QueueMessage) -> dict[str, Any]:
     """The message's JSON object; ValidationError when it is not one."""
     try:
-        body = json.loads(msg.get_body().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        body = bounded_json.loads(msg.get_body().decode("utf-8"))
+    except bounded_json.JsonTooDeepError as error:
+        raise ValidationError("message", f"is {error}.") from None
+    except ValueError:  # UnicodeDecodeError included
         raise ValidationError("message", "is not UTF-8 JSON.") from None
     if not isinstance(body, dict):
         raise ValidationError("message", "must be a JSON object.")

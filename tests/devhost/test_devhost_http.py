@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from devhost.http_server import MAX_REQUEST_LINE_BYTES
 from tests.devhost.sample_host import FUNCTION_KEY, MASTER_KEY, SampleHost, start_sample_host, wait_until
 
 FUNCTION_HEADERS = {"x-functions-key": FUNCTION_KEY}
@@ -88,6 +89,25 @@ def test_an_unhandled_exception_is_a_500_with_empty_body_and_a_logged_traceback(
     assert response.content == b""
     output = sample_host.devhost.wait_for_output("RuntimeError: boom from the sample app")
     assert "Traceback" in output
+
+
+def test_a_request_line_over_8_kib_gets_kestrels_414_with_an_empty_body(sample_host: SampleHost) -> None:
+    fits = MAX_REQUEST_LINE_BYTES - len("GET /sample/hello/ HTTP/1.1\r\n")  # the line counts its CRLF
+
+    longest = requests.get(sample_host.url("/sample/hello/" + "a" * fits), timeout=10)
+    answers = [
+        requests.get(sample_host.url("/sample/hello/" + "a" * length), timeout=10)
+        for length in (fits + 1, 65_536, 100_000)  # 65,536 and more: past http.server's own limit
+    ]
+    # "POST" is one byte longer than "GET"; the unread body must not reset the connection before the answer is read.
+    with_body = requests.post(sample_host.url("/sample/hello/" + "a" * fits), data=b"x" * 500_000, timeout=10)
+
+    assert (longest.status_code, longest.text) == (200, "hello " + "a" * fits)
+    for answer in [*answers, with_body]:
+        assert answer.status_code == 414
+        assert answer.content == b""
+        assert answer.headers["Content-Length"] == "0"
+        assert answer.headers["Connection"] == "close"
 
 
 def test_async_handlers_run_and_overlap(sample_host: SampleHost) -> None:

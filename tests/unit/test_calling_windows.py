@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.calling_windows import CallingWindow, is_within, next_allowed, parse_window
+from shared.calling_windows import CallingWindow, is_within, next_allowed, parse_window, zone_of
 
 WEEKDAYS_AND_SAT = ["mon", "tue", "wed", "thu", "fri", "sat"]
 NEW_YORK = "America/New_York"
@@ -216,6 +216,13 @@ def test_a_time_zone_is_needed_from_somewhere():
 def test_a_bad_recipient_time_zone_is_named():
     with pytest.raises(ValueError, match="'recipient timeZone' is not a known IANA time zone"):
         is_within(_window(), _utc("2026-01-14T12:00:00"), "Nowhere/Special")
+
+
+@pytest.mark.parametrize("name", ["Z" * 65, "Z" * 100_000, "America/" + "x" * 300])
+def test_an_over_long_time_zone_name_is_refused_before_the_file_system_sees_it(name):
+    # ZoneInfo looks a name up as a file: a long one was an OSError (file name too long), i.e. a 500.
+    with pytest.raises(ValueError, match="must be an IANA time zone name"):
+        zone_of(name)
 
 
 def test_naive_datetimes_are_refused():
