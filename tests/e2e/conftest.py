@@ -158,6 +158,7 @@ class Stack:
                 if row.get("Kind") not in ("eventDelivered", "eventDeliveryFailed")]
         for row in rows:
             row.pop("Sent", None)  # flipped in the background once an event's deliveries are queued
+            row.pop("checkAfter", None)  # moved on in the background as reconciliation looks at live legs
         return rows
 
     def queue(self, name: str) -> QueueClient:

@@ -13,9 +13,9 @@ from urllib.parse import quote
 import requests
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
-from shared.pacing import TABLE_NAME as PACING_TABLE
 
 from devhost.http_server import MAX_REQUEST_LINE_BYTES
+from shared.lines import TABLE_NAME as LINES_TABLE
 
 SILENT = "+15005550011"  # answers and then does nothing, so the call stays up
 NUMBER = "+13125550100"
@@ -98,9 +98,11 @@ def tables_snapshot(stack) -> dict[str, list[dict]]:
     """Every row of every table the app writes (call legs without delivery records, campaigns, recipients, pacing)."""
     service = TableServiceClient.from_connection_string(stack.azurite.connection_string)
     snapshot = {stack.table_name: stack.rows()}
-    for name in ("campaigns", "recipients", PACING_TABLE):
+    for name in ("campaigns", "recipients", LINES_TABLE):
         try:
             rows = [dict(row) for row in service.get_table_client(name).list_entities()]
+            for row in rows:
+                row.pop("expiresAt", None)  # leases of live calls are renewed in the background
         except ResourceNotFoundError:
             rows = []  # no campaign has run in this session yet
         snapshot[name] = sorted(rows, key=lambda row: (row["PartitionKey"], row["RowKey"]))
