@@ -120,7 +120,10 @@ class CallService:
         except CallLegExistsError:
             if taken is not None:
                 self._lines().release(taken)  # the leg has its own line from the first time
-            leg = self.store.get(leg.call_leg_id)
+            stored = self.store.get(leg.call_leg_id)
+            if grant is not None and stored.pacing and Grant.from_dict(stored.pacing) != grant:
+                self._line_freed(grant, stored.campaign_id)  # a racing repeat's line goes on to someone else
+            leg = stored
             if leg.acs_call_connection_id or leg.is_ended:
                 return leg  # placed (or failed) before: a repeat changes nothing
             # A previous attempt stopped before ACS answered. Sending the same repeatability headers again

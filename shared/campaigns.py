@@ -330,7 +330,14 @@ class CampaignService:
         campaign = self.dispatcher.campaign(campaign_id)
         recipient = self.campaigns.get_recipient(campaign_id, phone_number)
         leg_id = call_leg_id_for(idempotency_key(campaign_id, phone_number, dial))
-        if recipient.dials == dial and (recipient.status != CALLING or self._placed(leg_id)):
+        leg = self.legs.find(leg_id)
+        if leg is not None and leg.pacing and Grant.from_dict(leg.pacing) != grant:
+            # A repeat of this dial that was given a line of its own (the recipient was claimed twice after a
+            # crash): that line goes on; the call keeps the one it has.
+            self._line_freed(grant, campaign_id)
+            grant = Grant.from_dict(leg.pacing)
+        placed = leg is not None and (leg.acs_call_connection_id is not None or leg.is_ended)
+        if recipient.dials == dial and (recipient.status != CALLING or placed):
             return "stale"  # a repeat of a dial that placed its call: the line is that call's now
         if grant.holder != leg_id or recipient.status in FINAL_STATUSES or recipient.dials > dial:
             self._line_freed(grant, campaign_id)  # an outdated message: the line goes on to someone else
@@ -385,10 +392,6 @@ class CampaignService:
 
     def _line_freed(self, grant: Grant, campaign_id: str) -> None:
         self.dispatcher.line_freed(grant, campaign_id)
-
-    def _placed(self, call_leg_id: str) -> bool:
-        leg = self.legs.find(call_leg_id)
-        return leg is not None and (leg.acs_call_connection_id is not None or leg.is_ended)
 
     def record_result(self, campaign_id: str, phone_number: str, call_leg_id: str) -> str:
         """A campaign call ended (its line was handed on when the app learned it): note the outcome, and retry

@@ -108,11 +108,17 @@ class Dispatcher:
                 break
             grant = self.lines.acquire(wanted_for(campaign, self._holder(head), prefer))
             if grant is None:
-                self.lines.wait([head])  # no line free: back to its place (same row key), to wait for one
+                self.lines.unclaim(head)  # no line free: it waits at its place for one to free
                 break
-            self.outbox.send([dial_message(campaign.campaign_id, head.phone_number, head.dial, grant)])
+            self._send_dial(head, grant)
             started += 1
         return started
+
+    def _send_dial(self, head: Waiting, grant: Grant) -> None:
+        # Sent before the recipient leaves the line: a crash in between sends it again later, and the dial
+        # recognises the repeat (the same call leg).
+        self.outbox.send([dial_message(head.campaign_id, head.phone_number, head.dial, grant)])
+        self.lines.called(head)
 
     # -- lines free ----------------------------------------------------------------------------------------------
 
@@ -128,9 +134,9 @@ class Dispatcher:
                 if head is not None:
                     given = self.lines.hand_over(grant, wanted_for(campaign, self._holder(head)))
                     if given is not None:
-                        self.outbox.send([dial_message(campaign_id, head.phone_number, head.dial, given)])
+                        self._send_dial(head, given)
                         return
-                    self.lines.wait([head])
+                    self.lines.unclaim(head)
         self.lines.release(grant)
         self._offer(grant.caller_id, except_campaign=campaign_id)
 

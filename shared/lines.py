@@ -15,7 +15,7 @@ call and throughput grows with the number of caller numbers:
 - `resource`: rows `seat-NNNN` for the optional resource-wide cap (one partition by nature: leave it unset to
   have no such hot spot);
 - `waiting-<campaign id>`: the campaign's recipients ready to be called, oldest first (the RowKey starts with
-  the time they became ready);
+  the time they became ready); a recipient is claimed, its dial sent, then its row deleted;
 - `waiting`: one row per campaign that has recipients waiting, so a freed line reaches them.
 
 Every row is taken and given up with its ETag, so two instances never hold the same row. A holder keeps its rows
@@ -43,6 +43,7 @@ LINE, SEAT, RATE = "line-", "seat-", "rate-"
 MAX_LINES_PER_NUMBER = 1000  # line numbers are three digits
 MAX_SEATS = 100_000
 NUMBERS_TRIED = 6  # caller numbers looked at for a free line before the call waits for one to free
+CLAIM_SECONDS = 60.0  # a recipient taken from the line, whose dial was never sent, is back in it after this
 _LOST_RACE = (404, 409, 412)  # gone, created by someone else meanwhile, changed by someone else meanwhile
 _FORBIDDEN_KEY_CHARS = set("/\\#?")
 
@@ -257,7 +258,7 @@ class Lines:
         """Put ready recipients in their campaign's line (safe to repeat: a row per recipient and dial)."""
         for campaign_id in {entry.campaign_id for entry in entries}:
             rows = [
-                {"PartitionKey": WAITING_PREFIX + campaign_id, "RowKey": entry.row_key}
+                {"PartitionKey": WAITING_PREFIX + campaign_id, "RowKey": entry.row_key, "claimedUntil": 0.0}
                 for entry in entries
                 if entry.campaign_id == campaign_id
             ]
@@ -270,23 +271,38 @@ class Lines:
                 pass  # waiting already
 
     def next_waiting(self, campaign_id: str) -> Waiting | None:
-        """Take the oldest recipient out of the campaign's line (None if nobody waits). Instances taking at the
-        same moment race for the head; a loser takes the next one."""
+        """Claim the oldest recipient of the campaign's line (None if nobody waits). The claim lasts
+        CLAIM_SECONDS: whoever claimed it sends its dial and then calls `called`; if it died in between, the
+        recipient is claimable again afterwards, so nobody is lost from the line. Instances claiming at the same
+        moment race for the head; a loser claims the next one."""
         for _ in range(NUMBERS_TRIED):
+            now = self._clock()
             rows = self._table.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": WAITING_PREFIX + campaign_id}, results_per_page=4
+                "PartitionKey eq @pk and claimedUntil lt @now",
+                parameters={"pk": WAITING_PREFIX + campaign_id, "now": float(now)},
+                results_per_page=4,
             )
             heads = list(_first(rows, 4))
             if not heads:
                 return None
             for head in heads:
-                # A transaction, not delete_entity: that one calls a row someone else deleted first "deleted"
-                # too, and two instances would both think they took the same recipient.
-                taken = {"PartitionKey": head["PartitionKey"], "RowKey": head["RowKey"]}
-                condition = {"etag": head.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
-                if self._submit([("delete", taken, condition)]):
+                claim = {"PartitionKey": head["PartitionKey"], "RowKey": head["RowKey"],
+                         "claimedUntil": now + CLAIM_SECONDS}
+                if self._submit([("update", claim, _merge_if_unchanged(head.metadata["etag"]))]):
                     return _waiting_from(campaign_id, head["RowKey"])
         return None
+
+    def called(self, entry: Waiting) -> None:
+        """The claimed recipient's dial is on its way: it leaves the line."""
+        try:
+            self._table.delete_entity(WAITING_PREFIX + entry.campaign_id, entry.row_key)
+        except ResourceNotFoundError:
+            pass
+
+    def unclaim(self, entry: Waiting) -> None:
+        """The claimed recipient could not be given a line: back to its place, claimable at once."""
+        row = {"PartitionKey": WAITING_PREFIX + entry.campaign_id, "RowKey": entry.row_key, "claimedUntil": 0.0}
+        self._table.upsert_entity(row, mode=UpdateMode.MERGE)
 
     def waiting_campaigns(self) -> dict[str, float]:
         """Campaigns with recipients waiting, and since when (epoch seconds)."""

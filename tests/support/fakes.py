@@ -106,6 +106,7 @@ class Lines:
         self.seats: dict[str, dict[int, str]] = {}  # campaign -> seat -> holder ("" when free)
         self.waiting: dict[str, dict[str, Waiting]] = {}  # campaign -> row key -> waiting recipient
         self.listed: dict[str, float] = {}  # campaigns with recipients waiting
+        self.claimed: set[str] = set()  # row keys taken from a line whose dial is not sent yet
         self.released: list[Grant] = []
         self.handed_over: list[tuple[Grant, Grant]] = []
 
@@ -164,7 +165,18 @@ class Lines:
 
     def next_waiting(self, campaign_id: str) -> Waiting | None:
         line = self.waiting.get(campaign_id, {})
-        return line.pop(min(line)) if line else None
+        free = [key for key in line if key not in self.claimed]
+        if not free:
+            return None
+        self.claimed.add(min(free))
+        return line[min(free)]
+
+    def called(self, entry: Waiting) -> None:
+        self.waiting.get(entry.campaign_id, {}).pop(entry.row_key, None)
+        self.claimed.discard(entry.row_key)
+
+    def unclaim(self, entry: Waiting) -> None:
+        self.claimed.discard(entry.row_key)
 
     def waiting_campaigns(self) -> dict[str, float]:
         return dict(self.listed)
