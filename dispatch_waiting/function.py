@@ -1,4 +1,5 @@
-"""Timer `DISPATCH_SCHEDULE`: start waiting campaign recipients wherever lines are free.
+"""Timer `DISPATCH_SCHEDULE`: start waiting campaign recipients wherever lines are free, and finish those of
+cancelled or expired campaigns.
 
 Lines are handed on the moment a call ends (shared/dialing.py); this catches what that misses: lines freed by
 calls outside campaigns, caps that were raised, and a recipient joining a line just as a line freed elsewhere.
@@ -8,7 +9,7 @@ import logging
 
 import azure.functions as func
 
-from shared.services import get_dispatcher
+from shared.services import get_campaign_service
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
@@ -17,6 +18,6 @@ logger = logging.getLogger(__name__)
 @bp.function_name("dispatch_waiting")
 @bp.timer_trigger(arg_name="timer", schedule="%DISPATCH_SCHEDULE%", run_on_startup=False, use_monitor=False)
 def dispatch_waiting(timer: func.TimerRequest) -> None:
-    started = get_dispatcher().pump()
-    if started:
-        logger.info("Started %d waiting call(s) on free lines", started)
+    moved = get_campaign_service().pump()
+    if moved:
+        logger.info("Moved %d waiting recipient(s): started where lines were free, or finished", moved)

@@ -43,6 +43,7 @@ from .campaign_store import (
     QUEUED,
     WAITING,
     Campaign,
+    CampaignNotFoundError,
     CampaignStore,
     Recipient,
 )
@@ -69,6 +70,7 @@ RECIPIENTS_PER_MESSAGE = 100
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
 THROTTLED_DELAY_SECONDS = (2.0, 6.0)
 RETRYABLE_OUTCOMES = (BUSY, NO_ANSWER)
+DRAIN_AT_ONCE, DRAIN_PER_PUMP = 200, 500  # waiting recipients finished by a cancel request, and per pump
 DEFAULTS = {
     "pacing": {"maxConcurrentCalls": 10, "maxConcurrentCallsPerCallerId": 2, "callsPerSecond": 5.0},
     "retry": {"maxAttempts": 3, "delaySeconds": 300, "retryOn": list(RETRYABLE_OUTCOMES)},
@@ -284,7 +286,44 @@ class CampaignService:
         return added
 
     def cancel(self, campaign_id: str) -> Campaign:
-        return self.campaigns.cancel_campaign(campaign_id, utc_now())
+        """No call that has not reached ACS starts any more: the recipients waiting in line are cancelled now
+        (the first DRAIN_AT_ONCE of them; the pump takes the rest), and dials already on their way see it."""
+        campaign = self.campaigns.cancel_campaign(campaign_id, utc_now())
+        self.dispatcher.campaign(campaign_id, fresh=True)
+        self._drain(campaign, CANCELLED, DRAIN_AT_ONCE)
+        return campaign
+
+    def pump(self, *, now: datetime | None = None) -> int:
+        """For a timer: start waiting recipients where lines are free, and finish those of campaigns that were
+        cancelled or expired. Returns how many recipients it moved."""
+        now = now or datetime.now(UTC)
+        moved = 0
+        for campaign_id in self.dispatcher.lines.waiting_campaigns():
+            try:
+                campaign = self.dispatcher.campaign(campaign_id, fresh=True)
+            except CampaignNotFoundError:
+                self.dispatcher.lines.done_waiting(campaign_id)
+                continue
+            expires_at = campaign.config.get("expiresAt")
+            if campaign.status == "cancelled":
+                moved += self._drain(campaign, CANCELLED, DRAIN_PER_PUMP)
+            elif expires_at and now >= datetime.fromisoformat(expires_at):
+                moved += self._drain(campaign, EXPIRED, DRAIN_PER_PUMP)
+            else:
+                moved += self.dispatcher.kick(campaign)
+        return moved
+
+    def _drain(self, campaign: Campaign, status: str, limit: int) -> int:
+        """Finish up to `limit` recipients waiting in the campaign's line with `status`."""
+        lines = self.dispatcher.lines
+        for drained in range(limit):
+            head = lines.next_waiting(campaign.campaign_id)
+            if head is None:
+                lines.done_waiting(campaign.campaign_id)
+                return drained
+            self._finish(self.campaigns.get_recipient(campaign.campaign_id, head.phone_number), status)
+            lines.called(head)
+        return limit
 
     def ready(self, campaign_id: str, phone_number: str, dial: int, *, now: datetime | None = None) -> str:
         """A recipient's retry, or its calling window, came due: it joins the line. Returns what happened."""

@@ -7,8 +7,8 @@
   is never idle in between and the campaign's count of live calls does not change. When nobody of that campaign
   waits, the line is given up and the campaigns waiting longest that use the number get a chance at it.
 - Either way a `campaign-dial` message carrying the grant is sent, and the dial places the call.
-- A pump (`pump`, on a timer) starts whatever the above missed: lines freed by a call without a campaign, a cap
-  that was raised, races between a recipient joining the line and a line freeing on another instance.
+- A pump (CampaignService.pump, on a timer) starts whatever the above missed: lines freed by a call without a
+  campaign, a cap that was raised, races between a recipient joining the line and a line freeing elsewhere.
 
 Nothing waits by polling for a line: a recipient without one sits in the line until a line is handed to it.
 """
@@ -153,18 +153,6 @@ class Dispatcher:
                 continue
             if caller_id in campaign.config["callerIds"] and self.kick(campaign, prefer=caller_id, limit=1):
                 return
-
-    def pump(self, limit: int = KICK_LIMIT) -> int:
-        """Start what waits wherever lines are free (a timer runs this); how many calls were started."""
-        started = 0
-        for campaign_id in self.lines.waiting_campaigns():
-            try:
-                campaign = self.campaign(campaign_id, fresh=True)
-            except CampaignNotFoundError:
-                self.lines.done_waiting(campaign_id)
-                continue
-            started += self.kick(campaign, limit=limit)
-        return started
 
     def _holder(self, head: Waiting) -> str:
         return self.holder_for(head.campaign_id, head.phone_number, head.dial)
