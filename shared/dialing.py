@@ -49,13 +49,10 @@ def dial_message(campaign_id: str, phone_number: str, dial: int, grant: Grant | 
 
 def wanted_for(campaign: Campaign, holder: str, prefer: str | None = None) -> Wanted:
     pacing = campaign.config["pacing"]
-    caller_ids = list(campaign.config["callerIds"])
-    if prefer in caller_ids:
-        caller_ids.remove(prefer)
-        caller_ids.insert(0, prefer)
     return Wanted(
         holder=holder,
-        caller_ids=caller_ids,
+        caller_ids=list(campaign.config["callerIds"]),
+        prefer=prefer,
         campaign_id=campaign.campaign_id,
         campaign_cap=pacing["maxConcurrentCalls"],
         per_number=pacing["maxConcurrentCallsPerCallerId"],

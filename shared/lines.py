@@ -97,8 +97,8 @@ class Grant:
 
 @dataclass(frozen=True)
 class Wanted:
-    """What a call needs to start: a line on one of `caller_ids` (tried in this order of preference), and for a
-    campaign call a seat of the campaign, at the campaign's pace."""
+    """What a call needs to start: a line on one of `caller_ids`, and for a campaign call a seat of the campaign,
+    at the campaign's pace."""
 
     holder: str
     caller_ids: Sequence[str]
@@ -106,6 +106,7 @@ class Wanted:
     campaign_cap: int | None = None  # seats the campaign has (created with it: see `open_campaign`)
     per_number: int | None = None  # a campaign may keep its numbers to fewer lines than they have
     calls_per_second: float = math.inf
+    prefer: str | None = None  # a caller id to try first (one that just freed a line)
 
 
 @dataclass(frozen=True)
@@ -374,9 +375,12 @@ class Lines:
     def _take_line(self, wanted: Wanted, now: float) -> tuple[str, SlotKey, float] | None:
         """A free line on one of the wanted numbers (the first few in order of preference, then a random few)."""
         cap = min(self.lines_per_number, wanted.per_number or self.lines_per_number)
-        preferred, rest = list(wanted.caller_ids[:1]), list(wanted.caller_ids[1:])
-        random.shuffle(rest)
-        for caller_id in (preferred + rest)[:NUMBERS_TRIED]:
+        # In random order, so calls spread over the pool and instances rarely race for one number; a number
+        # that just freed a line (`prefer`) first.
+        others = [caller_id for caller_id in wanted.caller_ids if caller_id != wanted.prefer]
+        random.shuffle(others)
+        preferred = [wanted.prefer] if wanted.prefer in wanted.caller_ids else []
+        for caller_id in (preferred + others)[:NUMBERS_TRIED]:
             _check_key("caller id", caller_id)
             partition = NUMBER_PREFIX + caller_id
             rows = self._partition(partition)
