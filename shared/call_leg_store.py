@@ -144,7 +144,7 @@ class CallLegStore:
                 "PartitionKey": leg.call_leg_id,
                 "RowKey": EVENT_PREFIX + _safe_key(acs_event_id),
                 "Caused": json.dumps(caused or []),
-                "Sent": False,
+                "Sent": not caused,  # nothing to send: no need to mark it sent later
             }
             operations.append(("create", marker))
         try:

@@ -421,16 +421,20 @@ class CallService:
         check_callback_token(leg, token)
         check_events_belong(leg, events)
         for event in events:
-            self.apply_callback_event(call_leg_id, event)
+            leg = self.apply_callback_event(call_leg_id, event, known=leg)
         return True
 
-    def apply_callback_event(self, call_leg_id: str, event: AcsEvent) -> bool:
-        """Apply one ACS event exactly once. False when the leg is unknown (the event is dropped and logged)."""
-        for _ in range(_MAX_EVENT_ATTEMPTS):
-            leg = self.store.find(call_leg_id)
+    def apply_callback_event(
+        self, call_leg_id: str, event: AcsEvent, *, known: CallLeg | None = None
+    ) -> CallLeg | None:
+        """Apply one ACS event exactly once; the leg as saved (None when the leg is unknown: the event is dropped
+        and logged). `known` is the leg as just read or saved, which saves reading it again; if it is out of
+        date, its ETag says so and the leg is read afresh."""
+        for attempt in range(_MAX_EVENT_ATTEMPTS):
+            leg = known if attempt == 0 and known is not None else self.store.find(call_leg_id)
             if leg is None:
                 logger.warning("Callback event %s (%s) for unknown call leg %s", event.id, event.name, call_leg_id)
-                return False
+                return None
             check_events_belong(leg, [event])  # again: another event may have taught the leg its ids meanwhile
             was_ended, outcome_before = leg.is_ended, leg.outcome
             # Callbacks can overtake ACS's answer to create call: learn the connection id from the event.
@@ -451,14 +455,15 @@ class CallService:
             except DuplicateEventError:
                 logger.info("ACS event %s was applied before", event.id)
                 self._send_unsent(leg, event.id)
-                return True
+                return None
             if leg.is_ended and not was_ended:
                 self.store.unwatch(call_leg_id)  # reconciliation need not look at it any more
             for participant in effects.changes.start_dtmf_for:
                 self._start_dtmf(leg, participant)
-            self._follow_up(leg, caused)
-            self.store.mark_sent(call_leg_id, event.id)
-            return True
+            if caused:
+                self._follow_up(leg, caused)
+                self.store.mark_sent(call_leg_id, event.id)
+            return leg
         raise ConcurrentUpdateError(call_leg_id)
 
     def _carry_out(self, leg: CallLeg, action: Action) -> None:
