@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 HOST = "127.0.0.1"
 READ_LIMIT = 1 << 20  # the longest header block or chunk-size line we accept
 NO_BODY_STATUSES = frozenset({204, 304})
+IDLE_SECONDS = 2.0  # an upstream connection idle longer is not reused (Azurite closes them after about 5 s)
 Key = tuple[str, str, str, str]  # (service, measure, kind, resource)
 
 _BATCHED_REQUEST = re.compile(rb"^(GET|POST|PUT|PATCH|MERGE|DELETE) (\S+) HTTP/1\.1\r?\n((?:[^\r\n]+\r?\n)*)", re.M)
@@ -260,19 +261,14 @@ class StorageProxy:
     async def _relay(
         self, service: str, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
-        upstream_writer = None
+        upstream = _Upstream(self._upstream[service])
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(
-                HOST, self._upstream[service], limit=READ_LIMIT
-            )
             while True:
                 request = await read_message(client_reader)
                 if request is None:
                     return
                 sent = time.perf_counter()
-                upstream_writer.write(request.raw)
-                await upstream_writer.drain()
-                response = await read_message(upstream_reader, answering=request.method)
+                response = await upstream.exchange(request)
                 if response is None:
                     return
                 counts = count_exchange(service, request, response, time.perf_counter() - sent)
@@ -285,6 +281,48 @@ class StorageProxy:
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             return  # a peer went away or sent what we do not parse: the client sees a closed connection
         finally:
-            for writer in (client_writer, upstream_writer):
-                if writer is not None:
-                    writer.close()
+            client_writer.close()
+            upstream.close()
+
+
+class _Upstream:
+    """The connection to Azurite behind one client connection, opened again when Azurite has closed it.
+
+    Azurite (Node) closes a keep-alive connection idle for a few seconds. Without the proxy the client's pool
+    notices and opens a new one; behind the proxy its own connection stays open, so the proxy must do the same,
+    or it would turn Azurite's idle timeout into requests failing with "connection closed without response"."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._last_used = 0.0
+
+    async def exchange(self, request: HttpMessage) -> HttpMessage | None:
+        """Send the request and read the answer; None when Azurite closed the connection without answering twice.
+        A request that met a connection closing under it got no answer and was not run, so it is sent once more,
+        as a client's pool would."""
+        for _ in range(2):
+            if self._reader is None or self._reader.at_eof() or time.monotonic() - self._last_used > IDLE_SECONDS:
+                await self._reconnect()
+            assert self._reader is not None and self._writer is not None
+            try:
+                self._writer.write(request.raw)
+                await self._writer.drain()
+                response = await read_message(self._reader, answering=request.method)
+            except (ConnectionResetError, BrokenPipeError):
+                response = None
+            self._last_used = time.monotonic()
+            if response is not None:
+                return response
+            self.close()
+        return None
+
+    async def _reconnect(self) -> None:
+        self.close()
+        self._reader, self._writer = await asyncio.open_connection(HOST, self._port, limit=READ_LIMIT)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None

@@ -3,6 +3,7 @@ unchanged, and each request is counted by its kind, the entity operations inside
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ from azure.core import MatchConditions
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from azure.storage.queue import QueueClient
 
+from bench import storage_proxy
 from bench.storage_proxy import StorageProxy
 from devstack.demo import azurite_connection_string
 from tests.support.azurite_process import RunningAzurite
@@ -76,3 +78,18 @@ def test_queue_requests_and_received_messages_are_counted_as_devhost_polls_them(
     assert _requests(counts, "queue") == {"queue": 1, "send": 2, "receive": 2, "update": 1, "delete": 1, "peek": 1}
     assert _requests(counts, "queue", "messages") == {"receive": 3}
     assert not _requests(counts, "queue", "failed")
+
+
+@pytest.mark.parametrize("reuse_for", [2.0, 3600.0])
+def test_a_client_connection_idle_longer_than_azurite_keeps_its_own_still_works(
+    proxy, azurite, storage_names, monkeypatch, reuse_for
+):
+    """Azurite closes idle keep-alive connections after about 5 s; the client's connection to the proxy stays open,
+    so the proxy must open a new one to Azurite (after its own idle limit, or once it sees Azurite's close)."""
+    monkeypatch.setattr(storage_proxy, "IDLE_SECONDS", reuse_for)
+    queue = QueueClient.from_connection_string(_through(proxy, azurite), storage_names.queue("idle"))
+    queue.create_queue()
+    time.sleep(6)
+    queue.send_message("after a pause", retry_total=0)  # no SDK retry to hide a connection closed without an answer
+
+    assert _requests(proxy.snapshot(), "queue") == {"queue": 1, "send": 1}
