@@ -443,14 +443,15 @@ def _breakdown(measured: Sequence[tuple[Run, Metrics]], ratio: bool) -> list[str
     if keys:
         lines += ["", "storage requests per call, by table or queue and kind"]
     for service, resource, kind in keys:
-        values: list[Value] = []
-        for _, m in measured:
-            count = m.cost.storage.get((service, "requests", kind, resource), 0) if m.cost else 0
-            values.append(count / m.calls_seen if m.calls_seen else None)
-        if all(value is None or value < 0.005 for value in values):
-            continue
-        cells = [_shown(value, "{:.2f}") for value in values] + ([_ratio(values)] if ratio else [])
-        lines.append(_row(f"  {service} {resource}: {kind}", cells))
+        for what, label in (("requests", f"  {service} {resource}: {kind}"), ("failed", "    of them failed")):
+            values: list[Value] = []
+            for _, m in measured:
+                count = m.cost.storage.get((service, what, kind, resource), 0) if m.cost else 0
+                values.append(count / m.calls_seen if m.calls_seen else None)
+            if all(value is None or value < 0.005 for value in values):
+                continue
+            cells = [_shown(value, "{:.2f}") for value in values] + ([_ratio(values)] if ratio else [])
+            lines.append(_row(label, cells))
     return lines
 
 
