@@ -158,10 +158,29 @@ def start_service(
     return service
 
 
+@dataclass
+class LocalServices:
+    """What the app runs against: Azurite (in memory) and the ACS emulator, on free ports."""
+
+    emulator_url: str
+    issuer: str  # the emulator's callback token issuer
+    blob_port: int
+    queue_port: int
+    table_port: int
+    time_scale: float
+    services: list[Service]
+
+    def storage_connection_string(self, account: str = AZURITE_ACCOUNT) -> str:
+        return azurite_connection_string(self.blob_port, self.queue_port, self.table_port, account)
+
+
 @contextmanager
-def local_stack(*, time_scale: float, verbose: bool = False, workdir: Path | None = None) -> Iterator[LocalStack]:
-    """Azurite (in memory), the emulator and the app under devhost on free ports; all stopped by PID on exit."""
-    blob, queue, table, emulator_port, app_port = free_ports(5)
+def local_services(
+    *, time_scale: float, verbose: bool = False, workdir: Path | None = None, accounts: Sequence[str] = ()
+) -> Iterator[LocalServices]:
+    """Azurite and the emulator on free ports, stopped by PID on exit. `accounts`: storage accounts Azurite serves
+    beside the well-known one (same key), so that apps run one after the other need not share tables and queues."""
+    blob, queue, table, emulator_port = free_ports(4)
     python = sys.executable
     services: list[Service] = []
     try:
@@ -171,7 +190,10 @@ def local_stack(*, time_scale: float, verbose: bool = False, workdir: Path | Non
                    "--disableTelemetry"]  # fmt: skip
         for kind, port in ports.items():
             command += [f"--{kind}Host", HOST, f"--{kind}Port", str(port)]
-        services.append(start_service("azurite", command, cwd=workdir or ROOT, verbose=verbose))
+        env = {}
+        if accounts:
+            env["AZURITE_ACCOUNTS"] = ";".join(f"{name}:{AZURITE_KEY}" for name in (AZURITE_ACCOUNT, *accounts))
+        services.append(start_service("azurite", command, env=env, cwd=workdir or ROOT, verbose=verbose))
         for port in ports.values():
             wait_for_port(port, services[-1].child)
 
@@ -181,43 +203,78 @@ def local_stack(*, time_scale: float, verbose: bool = False, workdir: Path | Non
         wait_for_port(emulator_port, services[-1].child)
         emulator_url = f"http://{HOST}:{emulator_port}"
         issuer = requests.get(f"{emulator_url}/emulator/health", timeout=10).json()["issuer"]
-
-        storage = azurite_connection_string(blob, queue, table)
-        app_env = {
-            "AzureWebJobsStorage": storage,
-            "FUNCTIONS_WORKER_RUNTIME": "python",
-            "ACS_CONNECTION_STRING": f"endpoint={emulator_url}/;accesskey={WELL_KNOWN_ACS_KEY}",
-            "ACS_RESOURCE_ID": WELL_KNOWN_RESOURCE_ID,
-            "ACS_CALLBACK_ISSUER": issuer,
-            "ACS_CALLBACK_JWKS_URL": f"{emulator_url}/calling/keys",
-            "CALLBACK_BASE_URL": f"http://{HOST}:{app_port}",
-            "DEFAULT_CALLER_ID": "+18005550100",
-            "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
-            "RECONCILE_SCHEDULE": "*/15 * * * * *",
-            "RECONCILE_AFTER_SECONDS": "60",
-            "DISPATCH_SCHEDULE": "*/5 * * * * *",
-        }
-        app_command = [python, "-m", "devhost", "--app-dir", str(ROOT), "--port", str(app_port)]
-        services.append(start_service("app", app_command, env=app_env, verbose=verbose, keep_lines=APP_LOG_LINES))
-        services[-1].wait_for_output("devhost is ready", timeout=90)
-        yield LocalStack(f"http://{HOST}:{app_port}", emulator_url, storage, time_scale, services)
+        yield LocalServices(emulator_url, issuer, blob, queue, table, time_scale, services)
     except RuntimeError:
-        for service in services:
-            if service.output():
-                print(f"--- last output of {service.name} ---\n{service.output()}", file=sys.stderr)
+        _print_output(services)
         raise
     finally:
         for service in reversed(services):
             service.child.stop()
 
 
-def azurite_connection_string(blob: int, queue: int, table: int) -> str:
+@contextmanager
+def app_service(
+    local: LocalServices,
+    *,
+    storage_connection_string: str | None = None,
+    app_dir: Path = ROOT,
+    name: str = "app",
+    verbose: bool = False,
+) -> Iterator[LocalStack]:
+    """The app under devhost on a free port, against `local`; stopped by PID on exit. `app_dir`: the checkout
+    whose app and devhost run (its own folder is the working directory, so its own code is imported)."""
+    (app_port,) = free_ports(1)
+    storage = storage_connection_string or local.storage_connection_string()
+    app_env = {
+        "AzureWebJobsStorage": storage,
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "ACS_CONNECTION_STRING": f"endpoint={local.emulator_url}/;accesskey={WELL_KNOWN_ACS_KEY}",
+        "ACS_RESOURCE_ID": WELL_KNOWN_RESOURCE_ID,
+        "ACS_CALLBACK_ISSUER": local.issuer,
+        "ACS_CALLBACK_JWKS_URL": f"{local.emulator_url}/calling/keys",
+        "CALLBACK_BASE_URL": f"http://{HOST}:{app_port}",
+        "DEFAULT_CALLER_ID": "+18005550100",
+        "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
+        "RECONCILE_SCHEDULE": "*/15 * * * * *",
+        "RECONCILE_AFTER_SECONDS": "60",
+        "DISPATCH_SCHEDULE": "*/5 * * * * *",
+    }
+    app_command = [sys.executable, "-m", "devhost", "--app-dir", str(app_dir), "--port", str(app_port)]
+    app = start_service(name, app_command, env=app_env, cwd=app_dir, verbose=verbose, keep_lines=APP_LOG_LINES)
+    try:
+        app.wait_for_output("devhost is ready", timeout=90)
+        yield LocalStack(f"http://{HOST}:{app_port}", local.emulator_url, storage, local.time_scale,
+                         [*local.services, app])  # fmt: skip
+    except RuntimeError:
+        _print_output([app])
+        raise
+    finally:
+        app.child.stop()
+
+
+@contextmanager
+def local_stack(*, time_scale: float, verbose: bool = False, workdir: Path | None = None) -> Iterator[LocalStack]:
+    """Azurite (in memory), the emulator and the app under devhost on free ports; all stopped by PID on exit."""
+    with (
+        local_services(time_scale=time_scale, verbose=verbose, workdir=workdir) as local,
+        app_service(local, verbose=verbose) as stack,
+    ):
+        yield stack
+
+
+def azurite_connection_string(blob: int, queue: int, table: int, account: str = AZURITE_ACCOUNT) -> str:
     return (
-        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint=http://{HOST}:{blob}/{AZURITE_ACCOUNT};"
-        f"QueueEndpoint=http://{HOST}:{queue}/{AZURITE_ACCOUNT};"
-        f"TableEndpoint=http://{HOST}:{table}/{AZURITE_ACCOUNT};"
+        f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://{HOST}:{blob}/{account};"
+        f"QueueEndpoint=http://{HOST}:{queue}/{account};"
+        f"TableEndpoint=http://{HOST}:{table}/{account};"
     )
+
+
+def _print_output(services: Iterable[Service]) -> None:
+    for service in services:
+        if service.output():
+            print(f"--- last output of {service.name} ---\n{service.output()}", file=sys.stderr)
 
 
 def _clean_environment() -> dict[str, str]:

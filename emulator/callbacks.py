@@ -128,6 +128,9 @@ class Delivery:
     http_status: int | None = None
     error: str | None = None
     completed_at: str | None = None
+    # When the latest attempt started; once delivered, the start of the attempt that succeeded. Measured from
+    # here, not from queuedAt, the app's reaction time leaves out the wait behind the call's earlier events.
+    attempt_started_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +144,7 @@ class Delivery:
             "httpStatus": self.http_status,
             "error": self.error,
             "completedAt": self.completed_at,
+            "attemptStartedAt": self.attempt_started_at,
         }
 
 
@@ -201,6 +205,7 @@ class CallbackDeliverer:
                 await asyncio.sleep(backoff)
                 backoff *= 2
             delivery.attempts = attempt + 1
+            delivery.attempt_started_at = self._clock().isoformat()
             headers = {
                 "Content-Type": "application/json",
                 "Authorization": "Bearer " + self._signer.token(self._clock()),  # fresh token per attempt

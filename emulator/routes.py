@@ -178,6 +178,7 @@ class _Trace:
 async def handle_api(request: web.Request) -> web.Response:
     """Every `/calling/...` API request goes through here."""
     state: EmulatorState = request.app["state"]
+    received_at = state.clock()  # the arrival, as the client sent it: before the body, auth and injected delays
     trace = _Trace()
     try:
         response = await _pipeline(request, state, trace)
@@ -187,7 +188,7 @@ async def handle_api(request: web.Request) -> web.Response:
         response = _response(request, error.status, error.body(), chain_id=str(uuid.uuid4()), headers={})
     state.record_request(
         request, response.status, trace.operation, trace.call_id,
-        repeatability.request_id_of(request.headers), trace.repeatability_result,
+        repeatability.request_id_of(request.headers), trace.repeatability_result, received_at,
     )
     return response
 

@@ -54,9 +54,12 @@ class EmulatorState:
         call_id: str | None,
         repeatability_request_id: str | None,
         repeatability_result: str | None,
+        received_at: datetime | None = None,
     ) -> None:
+        answered_at = self.clock()
         self.requests.append({
-            "time": self.clock().isoformat(),
+            "time": answered_at.isoformat(),
+            "receivedAt": (received_at or answered_at).isoformat(),
             "method": request.method,
             "path": request.raw_path.partition("?")[0][:500],
             "operation": operation,

@@ -72,6 +72,28 @@ def test_failing_webhook_is_retried_until_it_succeeds(emulator, callback_sink):
     action(emulator, call_id, "terminate", None)
 
 
+def test_the_logs_time_the_attempt_that_delivered_and_the_arrival_of_each_request(emulator, callback_sink):
+    """What `make bench` measures the app's reaction time from: the start of the attempt that delivered an event
+    (not its first try, nor when it was queued) to the arrival of the request the app then sent."""
+    callback_sink.fail_next(1, status=503)
+    call_id = connected_call(emulator, callback_sink)
+    action(emulator, call_id, "terminate", None)
+    callback_sink.wait_for_event("CallDisconnected", call_connection_id=call_id)
+
+    deliveries = emulator.control("GET", "/callbacks", params={"callConnectionId": call_id}).json()["value"]
+    connected = deliveries[0]
+    assert (connected["type"], connected["attempts"], connected["status"]) == (
+        "Microsoft.Communication.CallConnected", 2, "delivered")
+    queued, started, completed = (datetime.fromisoformat(connected[k])
+                                  for k in ("queuedAt", "attemptStartedAt", "completedAt"))
+    assert (started - queued).total_seconds() >= 0.02  # the second attempt, after the 20 ms backoff
+    assert started <= completed
+    terminate = emulator.control("GET", "/requests", params={"callConnectionId": call_id, "operation": "terminate"}
+                                 ).json()["value"][0]  # fmt: skip
+    received, answered = datetime.fromisoformat(terminate["receivedAt"]), datetime.fromisoformat(terminate["time"])
+    assert started <= received <= answered
+
+
 def test_exhausted_retries_are_recorded_and_later_events_still_go_out(emulator, callback_sink):
     callback_sink.fail_next(4, status=500)  # first try + 3 retries
     call_id = create_call(emulator, callback_sink.new_url(), unique_number()).json()["callConnectionId"]

@@ -171,12 +171,14 @@ def test_a_run_that_keeps_the_cap_full_is_ideal():
     assert metrics.calls_per_second == metrics.ideal_calls_per_second == 2.0
 
 
-def test_bench_defaults_are_a_thousand_recipients_a_cap_of_twenty_and_a_baseline_five_times_the_cap():
+def test_bench_defaults_are_a_thousand_recipients_a_cap_of_twenty_and_the_app_before_issue_8_to_compare_to():
     settings = bench_args([])
 
-    assert (settings.recipients, settings.cap, settings.baseline_recipients) == (1000, 20, 100)
-    assert settings.per_caller_id == 20 and len(settings.caller_ids) == 4
-    assert bench_args(["--cap", "7", "--baseline", "0"]).baseline_recipients == 0
+    assert (settings.recipients, settings.cap, settings.compare_to) == (1000, 20, "c6f4b1c")
+    assert settings.per_caller_id == 20 and len(settings.caller_ids) == 4 and settings.count_storage
+    assert bench_args(["--compare-to", "none"]).compare_to is None
+    assert bench_args(["--compare-to", "HEAD~3", "--direct-storage"]).compare_to == "HEAD~3"
+    assert not bench_args(["--direct-storage"]).count_storage
 
 
 def test_stuck_calls_are_left_out_of_the_numbers_and_fail_the_bench():
