@@ -53,6 +53,7 @@ from devstack.demo import (
 
 # main just before issue 8 (pacing and campaign throughput): the app the bench compares against by default.
 BASELINE_REVISION = "c6f4b1c"
+ACS_LINES_PER_NUMBER = 2  # ACS's default limit of live outbound calls per caller number
 PLAN = {"prompt": {"text": "This is a short test call. Goodbye."}}
 UPLOAD_SIZE = 1000
 # The app's summary reads every recipient from Table storage, work the bench would add to the app's: asked only
@@ -293,6 +294,10 @@ class Line:
     compare: bool = False
 
 
+def _refused(run: Run) -> int:
+    return sum(1 for row in run.requests if row.get("operation") == "createCall" and row.get("status") == 429)
+
+
 def _ms(spread: Spread, which: str) -> float:
     return 1000 * getattr(spread, which)
 
@@ -308,6 +313,7 @@ LINES: list[Line | str] = [
     Line("  peak, overlap of the call log / cap", lambda r, m: f"{m.peak} / {m.cap}"),
     Line("  peak, /emulator/stats / cap", lambda r, m: f"{m.stats_peak} / {m.cap}"),
     Line("  peak per caller id, stats (highest)", lambda r, m: str(m.stats_peak_per_caller_id)),
+    Line("  createCall refused by ACS (429/8530)", lambda r, m: str(_refused(r))),
     Line("  mean, time-weighted over the span", lambda r, m: m.mean_concurrency, "{:.1f}"),
     Line("  mean as a share of the cap", lambda r, m: m.utilisation, "{:.0%}", compare=True),
     Line("  share of the span at the cap", lambda r, m: m.time_at_cap, "{:.0%}"),
@@ -648,9 +654,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     parser.add_argument(
         "--app-logs", type=Path, metavar="DIR", help="write each app's log (devhost's output) to DIR/<old|new>-app.log"
     )
-    parser.add_argument("--caller-ids", type=int, default=4, metavar="N", help="size of the caller id pool (4)")
     parser.add_argument(
-        "--per-caller-id", type=int, default=None, help="maxConcurrentCallsPerCallerId (default: the cap, not binding)"
+        "--caller-ids", type=int, default=None, metavar="N",
+        help=f"size of the caller id pool (default: enough for the cap at {ACS_LINES_PER_NUMBER} lines per number)",
+    )
+    parser.add_argument(
+        "--per-caller-id", type=int, default=ACS_LINES_PER_NUMBER,
+        help=f"maxConcurrentCallsPerCallerId (default {ACS_LINES_PER_NUMBER}, ACS's own limit per number)",
     )
     parser.add_argument(
         "--calls-per-second", type=float, default=100.0, help="callsPerSecond (default 100, not binding)"
@@ -664,12 +674,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         help="once all calls are placed, hang up calls live this long (default 60)",
     )
     args = parser.parse_args(argv)
+    if args.caller_ids is None:
+        args.caller_ids = math.ceil(args.cap / ACS_LINES_PER_NUMBER)
     if min(args.recipients, args.cap, args.caller_ids) < 1 or args.time_scale <= 0:
         parser.error("--recipients, --cap and --caller-ids must be at least 1, --time-scale more than 0")
     return Settings(
         recipients=args.recipients,
         cap=args.cap,
-        per_caller_id=args.per_caller_id or args.cap,
+        per_caller_id=args.per_caller_id,
         caller_ids=tuple(f"+1800555{101 + i:04d}" for i in range(args.caller_ids)),
         calls_per_second=args.calls_per_second,
         time_scale=args.time_scale,
@@ -696,7 +708,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             about = [app.about for app in apps] + [f"  machine at the start: {machine_note()}"]
             print(f"Starting Azurite and the emulator (time scale {settings.time_scale:g}) on free ports", flush=True)
             local = context.enter_context(
-                local_services(time_scale=settings.time_scale, accounts=[app.account for app in apps])
+                local_services(
+                    time_scale=settings.time_scale,
+                    accounts=[app.account for app in apps],
+                    # as ACS by default: a third live call on a number is refused (429/8530)
+                    emulator_args=["--max-concurrent-calls-per-number", str(ACS_LINES_PER_NUMBER)],
+                )
             )
             proxy = None
             if settings.count_storage:

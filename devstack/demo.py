@@ -176,7 +176,12 @@ class LocalServices:
 
 @contextmanager
 def local_services(
-    *, time_scale: float, verbose: bool = False, workdir: Path | None = None, accounts: Sequence[str] = ()
+    *,
+    time_scale: float,
+    verbose: bool = False,
+    workdir: Path | None = None,
+    accounts: Sequence[str] = (),
+    emulator_args: Sequence[str] = (),
 ) -> Iterator[LocalServices]:
     """Azurite and the emulator on free ports, stopped by PID on exit. `accounts`: storage accounts Azurite serves
     beside the well-known one (same key), so that apps run one after the other need not share tables and queues."""
@@ -198,7 +203,7 @@ def local_services(
             wait_for_port(port, services[-1].child)
 
         emulator_command = [python, "-m", "emulator", "--port", str(emulator_port), "--time-scale", str(time_scale),
-                            "--log-level", "warning"]  # fmt: skip
+                            "--log-level", "warning", *emulator_args]  # fmt: skip
         services.append(start_service("acs", emulator_command, verbose=verbose))
         wait_for_port(emulator_port, services[-1].child)
         emulator_url = f"http://{HOST}:{emulator_port}"
