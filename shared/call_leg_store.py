@@ -127,8 +127,10 @@ class CallLegStore:
         *,
         acs_event_id: str | None = None,
         caused: list[tuple[str, str]] | None = None,
+        sent: bool = False,
     ) -> CallLeg:
-        """Write the leg (ETag-guarded), its new timeline rows and the event marker, all or nothing."""
+        """Write the leg (ETag-guarded), its new timeline rows and the event marker, all or nothing. `sent`: what
+        the event caused needs no `mark_sent` later (it is safe to send again)."""
         leg.updated_at = utc_now()
         _trim_operations(leg)
         operations: list[tuple] = [
@@ -144,7 +146,7 @@ class CallLegStore:
                 "PartitionKey": leg.call_leg_id,
                 "RowKey": EVENT_PREFIX + _safe_key(acs_event_id),
                 "Caused": json.dumps(caused or []),
-                "Sent": not caused,  # nothing to send: no need to mark it sent later
+                "Sent": sent,
             }
             operations.append(("create", marker))
         try:
@@ -158,13 +160,24 @@ class CallLegStore:
         leg.etag = results[0].get("etag")
         return leg
 
-    def unsent(self, call_leg_id: str, acs_event_id: str) -> list[tuple[str, str]]:
-        """The queue messages an applied ACS event caused, if they were never sent."""
+    def record_placed(self, leg: CallLeg, entry: TimelineEntry) -> None:
+        """ACS took the call: its connection and server call ids, and the timeline row, in one transaction."""
+        ids = {"PartitionKey": leg.call_leg_id, "RowKey": LEG_ROW, "acs_call_connection_id": leg.acs_call_connection_id}
+        if leg.server_call_id:
+            ids["server_call_id"] = leg.server_call_id
+        self._table.submit_transaction([
+            ("update", ids, {"mode": UpdateMode.MERGE}),
+            ("upsert", _timeline_entity(leg.call_leg_id, entry)),
+        ])
+
+    def caused_by(self, call_leg_id: str, acs_event_id: str) -> tuple[list[tuple[str, str]], bool]:
+        """What an applied ACS event caused, and whether it was marked as carried out (`mark_sent`)."""
         try:
             marker = self._table.get_entity(call_leg_id, EVENT_PREFIX + _safe_key(acs_event_id))
         except ResourceNotFoundError:
-            return []
-        return [] if marker.get("Sent") else [(queue, text) for queue, text in json.loads(marker.get("Caused") or "[]")]
+            return [], True
+        caused = [(queue, text) for queue, text in json.loads(marker.get("Caused") or "[]")]
+        return caused, bool(marker.get("Sent"))
 
     def mark_sent(self, call_leg_id: str, acs_event_id: str) -> None:
         marker = {"PartitionKey": call_leg_id, "RowKey": EVENT_PREFIX + _safe_key(acs_event_id), "Sent": True}

@@ -39,7 +39,7 @@ from .event_delivery import EventDeliverer
 from .lines import Grant, Lines, LinesBusyError, Wanted
 from .outbox import Outbox, OutboxMessage
 from .plans import CallPlan
-from .storage import CAMPAIGN_RESULTS_QUEUE
+from .storage import CAMPAIGN_RESULTS_QUEUE, EVENT_DELIVERY_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ REPEATABILITY_WINDOW_SECONDS = 270
 # handing on the line of a call that ended.
 PLAN_STEP = "plan-step"
 LINE_FREED = "line-freed"
+ONCE_ONLY = frozenset({PLAN_STEP, EVENT_DELIVERY_QUEUE})
 LINES_BUSY_RETRY_SECONDS = 5.0
 
 
@@ -153,21 +154,12 @@ class CallService:
             self._forget_or_fail(leg, request, error)
             raise
 
-        def placed(current: CallLeg) -> None:
-            learned = current.acs_call_connection_id
-            if learned and learned != connection.call_connection_id:
-                logger.error("Call leg %s: a callback named connection %s, ACS answered %s; ACS's answer stands",
-                             current.call_leg_id, learned, connection.call_connection_id)
-            current.acs_call_connection_id = connection.call_connection_id
-            current.server_call_id = current.server_call_id or connection.server_call_id
-
-        leg, _ = self.store.update(
-            leg.call_leg_id,
-            placed,
-            lambda current, _: [
-                TimelineEntry(utc_now(), "callPlaced", {"acsCallConnectionId": connection.call_connection_id})
-            ],
-        )
+        # A blind merge of the two ids (no read, no ETag): nothing else ever writes them, and an event saved
+        # meanwhile from an older read fails its ETag and is applied again on top.
+        leg.acs_call_connection_id = connection.call_connection_id
+        leg.server_call_id = leg.server_call_id or connection.server_call_id
+        entry = TimelineEntry(utc_now(), "callPlaced", {"acsCallConnectionId": connection.call_connection_id})
+        self.store.record_placed(leg, entry)
         return leg
 
     def _take_line(self, leg: CallLeg) -> Grant | None:
@@ -448,8 +440,11 @@ class CallService:
             if leg.is_ended and not was_ended and leg.pacing:
                 caused.append((LINE_FREED, json.dumps(leg.pacing)))  # the line goes on at once, not a hop later
             caused += [(PLAN_STEP, action_to_json(action)) for action in effects.actions]
+            # Plan steps and the caller's events must not go out twice; a campaign result and a freed line are safe
+            # to send again (their receivers recognise a repeat), so an event causing only those needs no mark.
+            steps = any(queue in ONCE_ONLY for queue, _ in caused)
             try:
-                self.store.save(leg, effects.changes.timeline, acs_event_id=event.id, caused=caused)
+                self.store.save(leg, effects.changes.timeline, acs_event_id=event.id, caused=caused, sent=not steps)
             except ConcurrentUpdateError:
                 continue  # another event of this call got there first; apply ours to the newer state
             except DuplicateEventError:
@@ -460,8 +455,8 @@ class CallService:
                 self.store.unwatch(call_leg_id)  # reconciliation need not look at it any more
             for participant in effects.changes.start_dtmf_for:
                 self._start_dtmf(leg, participant)
-            if caused:
-                self._follow_up(leg, caused)
+            self._follow_up(leg, caused)
+            if steps:
                 self.store.mark_sent(call_leg_id, event.id)
             return leg
         raise ConcurrentUpdateError(call_leg_id)
@@ -498,10 +493,14 @@ class CallService:
                 self._carry_out(leg, HangUp())  # never leave a callee on a silent line
 
     def _send_unsent(self, leg: CallLeg, acs_event_id: str) -> None:
-        # The first try recorded the event but may have died before queueing what it caused.
-        caused = self.store.unsent(leg.call_leg_id, acs_event_id)
-        if caused:
-            self._follow_up(leg, caused)
+        """A repeat of an applied event: the first try may have died before sending what it caused. A campaign
+        result and a freed line are sent again (their receivers recognise a repeat); plan steps and the caller's
+        events only if they were never marked done."""
+        caused, done = self.store.caused_by(leg.call_leg_id, acs_event_id)
+        again = [item for item in caused if item[0] not in ONCE_ONLY or not done]
+        if again:
+            self._follow_up(leg, again)
+        if not done and any(queue in ONCE_ONLY for queue, _ in again):
             self.store.mark_sent(leg.call_leg_id, acs_event_id)
 
     def _follow_up(self, leg: CallLeg, caused: list[OutboxMessage]) -> None:
