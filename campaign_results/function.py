@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from shared.call_legs import CallEnded
 from shared.campaign_store import CampaignNotFoundError
 from shared.fields import ValidationError
 from shared.ids import is_call_leg_id, is_campaign_id, is_phone_number
@@ -25,6 +26,6 @@ def campaign_results(msg: func.QueueMessage) -> None:
             raise ValidationError("message", "needs a campaignId, an E.164 phoneNumber and a callLegId.")
         service = get_campaign_service()
         with final_attempt(msg, CAMPAIGN_RESULTS_QUEUE, lambda why: service.give_up_result(*fields, why)):
-            service.record_result(*fields)
+            service.record_result(*fields, CallEnded.from_dict(body.get("ended")))
     except (ValidationError, CampaignNotFoundError, LookupError) as error:
         move_to_poison(get_settings(), CAMPAIGN_RESULTS_QUEUE, msg.id, message_text(msg), repr(error))

@@ -150,6 +150,42 @@ class CallLeg:
 
 
 @dataclass(frozen=True)
+class CallEnded:
+    """How a campaign call ended, as the campaign records it: carried in its `campaign-results` message, so
+    recording it needs no read of the leg."""
+
+    outcome: str
+    outcome_code: dict[str, Any] | None = None
+    started_at: str | None = None
+    answered_at: str | None = None
+    ended_at: str | None = None
+    digits: str | None = None
+
+    @classmethod
+    def of(cls, leg: CallLeg) -> CallEnded:
+        return cls(leg.outcome or "failed", leg.outcome_code, leg.created_at or None, leg.answered_at,
+                   leg.ended_at, leg.digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "outcomeCode": self.outcome_code, "startedAt": self.started_at,
+                "answeredAt": self.answered_at, "endedAt": self.ended_at, "digits": self.digits}
+
+    @classmethod
+    def from_dict(cls, value: Any) -> CallEnded | None:
+        """None unless `value` is a well-formed `to_dict` (the message is then read as one without it)."""
+        if not isinstance(value, dict) or not isinstance(value.get("outcome"), str):
+            return None
+        code = value.get("outcomeCode")
+        texts = {name: value.get(name) for name in ("startedAt", "answeredAt", "endedAt", "digits")}
+        if not (code is None or isinstance(code, dict)) or any(
+            text is not None and not isinstance(text, str) for text in texts.values()
+        ):
+            return None
+        return cls(value["outcome"], code, texts["startedAt"], texts["answeredAt"], texts["endedAt"],
+                   texts["digits"])
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     time: str
     kind: str

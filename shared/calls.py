@@ -29,7 +29,17 @@ from .call_flow import (
     settle_outcome,
 )
 from .call_leg_store import CallLegExistsError, CallLegStore, ConcurrentUpdateError, DuplicateEventError, utc_now
-from .call_legs import CallLeg, LegSnapshot, LegState, Operation, TimelineEntry, end_leg, instant, state_changes
+from .call_legs import (
+    CallEnded,
+    CallLeg,
+    LegSnapshot,
+    LegState,
+    Operation,
+    TimelineEntry,
+    end_leg,
+    instant,
+    state_changes,
+)
 from .callautomation import CallAutomationClient, CallAutomationError, ThrottledError, file_source
 from .callautomation.client import new_repeatability
 from .callautomation.identifiers import is_phone_number
@@ -55,14 +65,24 @@ REPEATABILITY_WINDOW_SECONDS = 270
 # handing on the line of a call that ended.
 PLAN_STEP = "plan-step"
 LINE_FREED = "line-freed"
-ONCE_ONLY = frozenset({PLAN_STEP, EVENT_DELIVERY_QUEUE})
 LINES_BUSY_RETRY_SECONDS = 5.0
 
 
 def campaign_result_message(leg: CallLeg) -> OutboxMessage:
     """Tells the campaign that one of its calls ended (see campaigns.CampaignService.record_result)."""
-    body = {"campaignId": leg.campaign_id, "phoneNumber": leg.recipient, "callLegId": leg.call_leg_id}
+    body = {"campaignId": leg.campaign_id, "phoneNumber": leg.recipient, "callLegId": leg.call_leg_id,
+            "ended": CallEnded.of(leg).to_dict()}
     return CAMPAIGN_RESULTS_QUEUE, json.dumps(body)
+
+
+def _once_only(caused: OutboxMessage) -> bool:
+    """Whether sending this twice would be heard or seen twice: a plan step that plays or invites, an event for
+    the caller. A hang-up (ACS ends a call once), a campaign result and a freed line (their receivers recognise
+    a repeat) may go out again."""
+    queue, text = caused
+    if queue == PLAN_STEP:
+        return not isinstance(action_from_json(text), HangUp)
+    return queue == EVENT_DELIVERY_QUEUE
 
 
 def _repeatability_expired(leg: CallLeg, now: str) -> bool:
@@ -116,7 +136,8 @@ class CallService:
             self.store.create(
                 leg,
                 [TimelineEntry(leg.created_at, "callRequested", {"targets": leg.targets})],
-                check_after=time.time() + self.reconcile_after_seconds,
+                # A call holding a line is watched through it (Lines.due_for_check); others are listed.
+                check_after=None if leg.pacing else time.time() + self.reconcile_after_seconds,
             )
         except CallLegExistsError:
             if taken is not None:
@@ -242,7 +263,8 @@ class CallService:
 
         leg, changed = self.store.update(call_leg_id, end, entries)
         if changed:
-            self.store.unwatch(call_leg_id)
+            if not leg.pacing:
+                self.store.unwatch(call_leg_id)
             if leg.pacing:
                 self._line_freed(Grant.from_dict(leg.pacing), leg.campaign_id)
             notifications = state_changes(leg, before["leg"], f"{reason}:{call_leg_id}")
@@ -440,9 +462,8 @@ class CallService:
             if leg.is_ended and not was_ended and leg.pacing:
                 caused.append((LINE_FREED, json.dumps(leg.pacing)))  # the line goes on at once, not a hop later
             caused += [(PLAN_STEP, action_to_json(action)) for action in effects.actions]
-            # Plan steps and the caller's events must not go out twice; a campaign result and a freed line are safe
-            # to send again (their receivers recognise a repeat), so an event causing only those needs no mark.
-            steps = any(queue in ONCE_ONLY for queue, _ in caused)
+            # Only what must not go out twice needs marking as sent once it went (one more write).
+            steps = any(_once_only(item) for item in caused)
             try:
                 self.store.save(leg, effects.changes.timeline, acs_event_id=event.id, caused=caused, sent=not steps)
             except ConcurrentUpdateError:
@@ -451,8 +472,8 @@ class CallService:
                 logger.info("ACS event %s was applied before", event.id)
                 self._send_unsent(leg, event.id)
                 return None
-            if leg.is_ended and not was_ended:
-                self.store.unwatch(call_leg_id)  # reconciliation need not look at it any more
+            if leg.is_ended and not was_ended and not leg.pacing:
+                self.store.unwatch(call_leg_id)  # reconciliation need not look at it any more (see create)
             for participant in effects.changes.start_dtmf_for:
                 self._start_dtmf(leg, participant)
             self._follow_up(leg, caused)
@@ -493,14 +514,13 @@ class CallService:
                 self._carry_out(leg, HangUp())  # never leave a callee on a silent line
 
     def _send_unsent(self, leg: CallLeg, acs_event_id: str) -> None:
-        """A repeat of an applied event: the first try may have died before sending what it caused. A campaign
-        result and a freed line are sent again (their receivers recognise a repeat); plan steps and the caller's
-        events only if they were never marked done."""
+        """A repeat of an applied event: the first try may have died before sending what it caused. What may go
+        out twice is sent again; the rest only if it was never marked sent."""
         caused, done = self.store.caused_by(leg.call_leg_id, acs_event_id)
-        again = [item for item in caused if item[0] not in ONCE_ONLY or not done]
+        again = [item for item in caused if not (done and _once_only(item))]
         if again:
             self._follow_up(leg, again)
-        if not done and any(queue in ONCE_ONLY for queue, _ in again):
+        if not done and any(_once_only(item) for item in again):
             self.store.mark_sent(leg.call_leg_id, acs_event_id)
 
     def _follow_up(self, leg: CallLeg, caused: list[OutboxMessage]) -> None:

@@ -173,10 +173,14 @@ class CampaignStore:
         )
         recipient.etag = result.get("etag")
 
-    def update_recipient(self, campaign_id: str, phone_number: str, change: Callable[[Recipient], T]) -> T:
-        """Read, change and save, again from a fresh read when another writer got there first."""
-        for _ in range(MAX_UPDATE_ATTEMPTS):
-            recipient = self.get_recipient(campaign_id, phone_number)
+    def update_recipient(
+        self, campaign_id: str, phone_number: str, change: Callable[[Recipient], T], current: Recipient | None = None
+    ) -> T:
+        """Read, change and save, again from a fresh read when another writer got there first. `current`: the
+        recipient as just read (with its ETag), to change first instead of reading it again."""
+        for attempt in range(MAX_UPDATE_ATTEMPTS):
+            fresh = attempt > 0 or current is None
+            recipient = self.get_recipient(campaign_id, phone_number) if fresh else current
             result = change(recipient)
             try:
                 self.save_recipient(recipient)

@@ -30,7 +30,7 @@ from typing import Any
 from .api_models import CreateCallRequest, call_events_field
 from .call_flow import BUSY, FAILED, NO_ANSWER, THROTTLED
 from .call_leg_store import CallLegStore, utc_now
-from .call_legs import CallLeg
+from .call_legs import CallEnded
 from .callautomation import CallAutomationError, ThrottledError
 from .calling_windows import next_allowed, parse_window, zone_of
 from .calls import CallService, call_leg_id_for
@@ -369,7 +369,8 @@ class CampaignService:
         campaign = self.dispatcher.campaign(campaign_id)
         recipient = self.campaigns.get_recipient(campaign_id, phone_number)
         leg_id = call_leg_id_for(idempotency_key(campaign_id, phone_number, dial))
-        leg = self.legs.find(leg_id)
+        # The leg exists only once the recipient was marked for this dial (`_start` comes before the leg).
+        leg = self.legs.find(leg_id) if recipient.dials >= dial else None
         if leg is not None and leg.pacing and Grant.from_dict(leg.pacing) != grant:
             # A repeat of this dial that was given a line of its own (the recipient was claimed twice after a
             # crash): that line goes on; the call keeps the one it has.
@@ -387,7 +388,7 @@ class CampaignService:
             if why_not != "ready":
                 self._line_freed(grant, campaign_id)
                 return why_not
-            if not self.dispatcher.lines.holds(grant):
+            if not self.dispatcher.lines.still_holds(grant):
                 # The grant waited so long that its lease lapsed and the line was taken: wait for another.
                 self.dispatcher.start_waiting(campaign, [Waiting(campaign_id, phone_number, dial, _iso(now))])
                 return "lost-line"
@@ -399,7 +400,7 @@ class CampaignService:
                 time.sleep(wait)  # a fraction of a second: cheaper than a queue round trip
         # Marked before the call is placed, so its result (which may come back within milliseconds, on another
         # instance) always finds the recipient calling.
-        attempt = self._start(campaign_id, phone_number, dial, leg_id)
+        attempt = self._start(campaign_id, phone_number, dial, leg_id, recipient)
         if not resuming and self.campaigns.get_campaign(campaign_id).status == "cancelled":
             # Read afresh, not from the cache: a cancel stops every call that has not reached ACS yet.
             self._line_freed(grant, campaign_id)
@@ -432,13 +433,16 @@ class CampaignService:
     def _line_freed(self, grant: Grant, campaign_id: str) -> None:
         self.dispatcher.line_freed(grant, campaign_id)
 
-    def record_result(self, campaign_id: str, phone_number: str, call_leg_id: str) -> str:
+    def record_result(
+        self, campaign_id: str, phone_number: str, call_leg_id: str, ended: CallEnded | None = None
+    ) -> str:
         """A campaign call ended (its line was handed on when the app learned it): note the outcome, and retry
-        busy / no-answer if allowed."""
+        busy / no-answer if allowed. `ended` comes with the message; without it (a message from before it was
+        carried) the leg is read."""
         try:
-            leg = self.legs.get(call_leg_id)
+            ended = ended or CallEnded.of(self.legs.get(call_leg_id))
             campaign = self.dispatcher.campaign(campaign_id)
-            return self._conclude(campaign, phone_number, call_leg_id, leg.outcome or "failed", leg.outcome_code, leg)
+            return self._conclude(campaign, phone_number, call_leg_id, ended.outcome, ended.outcome_code, ended)
         except LookupError:
             return "unknown-leg"
 
@@ -476,8 +480,8 @@ class CampaignService:
 
         self.campaigns.update_recipient(campaign_id, phone_number, give_up)
 
-    def _start(self, campaign_id: str, phone_number: str, dial: int, call_leg_id: str) -> int:
-        """Mark the recipient as being called by this dial; returns the attempt number."""
+    def _start(self, campaign_id: str, phone_number: str, dial: int, call_leg_id: str, read: Recipient) -> int:
+        """Mark the recipient (`read` just now) as being called by this dial; returns the attempt number."""
 
         def calling(current: Recipient) -> int:
             if current.dials >= dial:
@@ -489,7 +493,7 @@ class CampaignService:
             current.next_attempt_at = None
             return current.attempts
 
-        return self.campaigns.update_recipient(campaign_id, phone_number, calling)
+        return self.campaigns.update_recipient(campaign_id, phone_number, calling, read)
 
     def _conclude(
         self,
@@ -498,7 +502,7 @@ class CampaignService:
         call_leg_id: str,
         outcome: str,
         code: dict[str, Any] | None,
-        leg: CallLeg | None,
+        leg: CallEnded | None,
     ) -> str:
         """Record how one call ended, and decide whether the recipient is called again."""
         retry = campaign.config["retry"]
@@ -519,7 +523,7 @@ class CampaignService:
             }
             if leg is not None:
                 entry.update(
-                    startedAt=leg.created_at, answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits
+                    startedAt=leg.started_at, answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits
                 )
             current.history = [*current.history, entry]
             if outcome == THROTTLED:
@@ -567,7 +571,7 @@ def _correct(
     call_leg_id: str,
     outcome: str,
     code: dict[str, Any] | None,
-    leg: CallLeg | None,
+    leg: CallEnded | None,
     retry_on: list[str],
 ) -> None:
     """A late ACS event changed how the recipient's last call ended (e.g. a delayed CallConnected shows a

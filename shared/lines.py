@@ -20,13 +20,15 @@ call and throughput grows with the number of caller numbers:
 
 Every row is taken and given up with its ETag, so two instances never hold the same row. A holder keeps its rows
 until it gives them up or its lease lapses (`expiresAt`); leases are renewed while the call lives (see
-reconciliation), so they lapse only when whoever held them is gone.
+reconciliation), so they lapse only when whoever held them is gone. A line row also says when reconciliation
+should look at its call (`checkAfter`): a call that holds a line needs no other entry to be watched.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -69,6 +71,7 @@ class Grant:
     seat: SlotKey | None = None  # the campaign's
     resource_seat: SlotKey | None = None
     start_at: float = 0.0  # epoch seconds: the campaign's rate lets the call start then
+    granted_at: float = 0.0  # epoch seconds: when its leases were (last) taken
 
     def rows(self) -> list[SlotKey]:
         return [key for key in (self.line, self.seat, self.resource_seat) if key is not None]
@@ -92,6 +95,7 @@ class Grant:
             seat=key("seat"),
             resource_seat=key("resource_seat"),
             start_at=float(value.get("start_at") or 0.0),
+            granted_at=float(value.get("granted_at") or 0.0),
         )
 
 
@@ -107,6 +111,16 @@ class Wanted:
     per_number: int | None = None  # a campaign may keep its numbers to fewer lines than they have
     calls_per_second: float = math.inf
     prefer: str | None = None  # a caller id to try first (one that just freed a line)
+
+    def needs_seat(self, lines_per_number: int) -> bool:
+        """Whether the campaign's own cap can bind: not when its numbers have no more lines than it has seats
+        (then the lines alone keep it to its cap, and a seat would be two more requests per call)."""
+        if self.campaign_id is None:
+            return False
+        if self.campaign_cap is None:
+            return True
+        lines = len(set(self.caller_ids)) * min(lines_per_number, self.per_number or lines_per_number)
+        return self.campaign_cap < lines
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,7 @@ class Lines:
         lines_per_number: int = 2,
         resource_cap: int | None = None,
         lease_seconds: float = 900.0,
+        check_after_seconds: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         _check_cap("lines_per_number", lines_per_number, MAX_LINES_PER_NUMBER)
@@ -152,7 +167,16 @@ class Lines:
         self.lines_per_number = lines_per_number
         self.resource_cap = resource_cap
         self.lease_seconds = lease_seconds
+        self.check_after_seconds = check_after_seconds
         self._clock = clock
+        # Calls ending together (they were started together) all reach for the head of the line at once: within
+        # one instance they take turns instead of losing the race to each other (a failed request each).
+        self._claim_locks: dict[str, threading.Lock] = {}
+        self._claim_locks_guard = threading.Lock()
+
+    def _claiming(self, campaign_id: str) -> threading.Lock:
+        with self._claim_locks_guard:
+            return self._claim_locks.setdefault(campaign_id, threading.Lock())
 
     def ensure_table(self) -> None:
         try:
@@ -194,7 +218,7 @@ class Lines:
         _check_key("holder", wanted.holder)
         now = self._clock()
         seat = None
-        if wanted.campaign_id is not None:
+        if wanted.needs_seat(self.lines_per_number):
             seat = self._take_seat(CAMPAIGN_PREFIX + wanted.campaign_id, wanted.campaign_cap or 1, wanted.holder, now)
             if seat is None:
                 return None
@@ -207,23 +231,27 @@ class Lines:
             self._give_up([key for key in (seat, resource_seat) if key], wanted.holder)
             return None
         caller_id, line, start_at = taken
-        return Grant(wanted.holder, caller_id, line, seat, resource_seat, start_at)
+        return Grant(wanted.holder, caller_id, line, seat, resource_seat, start_at, granted_at=now)
 
     def hand_over(self, grant: Grant, wanted: Wanted) -> Grant | None:
         """Give the rows of an ended call straight to the next call of the same campaign, on the same number:
         no moment when the line is free for a third party to take. None if the grant's rows are no longer its
         holder's (a lapsed lease someone else took): then nothing changed."""
-        now = self._clock()
-        number_rows = self._partition(grant.line[0])
-        line = number_rows.get(grant.line[1])
-        if line is None or line.holder != grant.holder:
-            return None
-        operations = [("update", self._holding(line.key, wanted, now), _if_unchanged(line.etag))]
-        start_at = now
-        if wanted.campaign_id and not math.isinf(wanted.calls_per_second):
-            rate_op, start_at = self._next_start(grant.line[0], number_rows, wanted, now)
-            operations.append(rate_op)
-        if not self._submit(operations):
+        for _ in range(NUMBERS_TRIED):
+            now = self._clock()
+            number_rows = self._partition(grant.line[0])
+            line = number_rows.get(grant.line[1])
+            if line is None or line.holder != grant.holder:
+                return None
+            operations = [("update", self._holding(line.key, wanted, now), _if_unchanged(line.etag))]
+            start_at = now
+            if wanted.campaign_id and not math.isinf(wanted.calls_per_second):
+                rate_op, start_at = self._next_start(grant.line[0], number_rows, wanted, now)
+                operations.append(rate_op)
+            if self._submit(operations):
+                break
+            # Lost a race for the rate row (the number's other line starting a call): the line is still ours.
+        else:
             return None
         others = [key for key in (grant.seat, grant.resource_seat) if key]
         moved = [self._move(key, grant.holder, wanted, now) for key in others]
@@ -231,22 +259,60 @@ class Lines:
             # A seat was lost (lapsed and taken): keep to the caps by giving everything up.
             self._give_up([grant.line] + [key for key, ok in zip(others, moved, strict=True) if ok], wanted.holder)
             return None
-        return Grant(wanted.holder, grant.caller_id, grant.line, grant.seat, grant.resource_seat, start_at)
+        return Grant(wanted.holder, grant.caller_id, grant.line, grant.seat, grant.resource_seat, start_at, now)
 
     def release(self, grant: Grant) -> int:
         """Give up the grant's rows, if its holder still has them; how many were freed. Safe to repeat."""
         return self._give_up(grant.rows(), grant.holder)
 
-    def renew(self, grant: Grant) -> bool:
-        """Extend the grant's leases by lease_seconds from now; False if its holder no longer has its line."""
-        expires_at = self._clock() + self.lease_seconds
+    def renew(self, grant: Grant, check_after: float | None = None) -> bool:
+        """Extend the grant's leases by lease_seconds from now, and move its line's next check to `check_after`
+        (default: check_after_seconds from now); False if its holder no longer has its line."""
+        now = self._clock()
         renewed = 0
         for key in grant.rows():
             row = self._get(key)
             if row is not None and row.holder == grant.holder:
-                entity = {"PartitionKey": key[0], "RowKey": key[1], "expiresAt": expires_at}
+                entity = {"PartitionKey": key[0], "RowKey": key[1], "expiresAt": now + self.lease_seconds}
+                if key == grant.line:
+                    entity["checkAfter"] = now + self.check_after_seconds if check_after is None else check_after
                 renewed += self._submit([("update", entity, _merge_if_unchanged(row.etag))])
         return renewed > 0
+
+    def due_for_check(self, limit: int = 1000) -> list[tuple[str, SlotKey]]:
+        """(holder, line) of lines whose check time has come, oldest first (holders are call leg ids). A call
+        holding a line is watched through it (taking or handing over the line sets `checkAfter`), so watching it
+        costs no request of its own. One range query over the number partitions, whose rows are lines and rate rows."""
+        rows = self._table.query_entities(
+            "PartitionKey ge @lo and PartitionKey lt @hi and checkAfter le @now and holder ne @free",
+            parameters={"lo": NUMBER_PREFIX, "hi": NUMBER_PREFIX[:-1] + ".", "now": float(self._clock()), "free": ""},
+            select=["PartitionKey", "RowKey", "holder", "checkAfter"],
+        )
+        due = sorted((float(row["checkAfter"]), str(row["holder"]), (row["PartitionKey"], row["RowKey"]))
+                     for row in _first(rows, limit))
+        return [(holder, key) for _, holder, key in due]
+
+    def settle(self, holder: str, line: SlotKey) -> None:
+        """`holder` has no live call but its name is on `line`: free the line once its lease has lapsed (a dial
+        may still be on its way with it), else look again in check_after_seconds."""
+        row = self._get(line)
+        if row is None or row.holder != holder:
+            return
+        now = self._clock()
+        entity: dict[str, Any] = {"PartitionKey": line[0], "RowKey": line[1]}
+        if row.is_free(now):
+            entity.update(holder="", expiresAt=0.0)
+        else:
+            entity["checkAfter"] = now + self.check_after_seconds
+        self._submit([("update", entity, _merge_if_unchanged(row.etag))])
+
+    def still_holds(self, grant: Grant) -> bool:
+        """Whether a grant just handed to its holder (in a dial message) is still its holder's: read only when
+        the message waited so long that the lease could have lapsed; a lease is taken from its holder in no
+        other way (its holder gives it up itself)."""
+        if 0 < self._clock() - grant.granted_at < self.lease_seconds / 2:
+            return True
+        return self.holds(grant)
 
     def holds(self, grant: Grant) -> bool:
         """Whether the grant's holder still has its line (e.g. a dial that waited long for its queue message)."""
@@ -276,6 +342,10 @@ class Lines:
         CLAIM_SECONDS: whoever claimed it sends its dial and then calls `called`; if it died in between, the
         recipient is claimable again afterwards, so nobody is lost from the line. Instances claiming at the same
         moment race for the head; a loser claims the next one."""
+        with self._claiming(campaign_id):
+            return self._claim_head(campaign_id)
+
+    def _claim_head(self, campaign_id: str) -> Waiting | None:
         for _ in range(NUMBERS_TRIED):
             now = self._clock()
             rows = self._table.query_entities(
@@ -414,7 +484,8 @@ class Lines:
 
     def _holding(self, key: SlotKey, wanted: Wanted, now: float) -> dict[str, Any]:
         return {"PartitionKey": key[0], "RowKey": key[1], "holder": wanted.holder,
-                "campaign": wanted.campaign_id or "", "expiresAt": now + self.lease_seconds}
+                "campaign": wanted.campaign_id or "", "expiresAt": now + self.lease_seconds,
+                "checkAfter": now + self.check_after_seconds}
 
     def _move(self, key: SlotKey, old_holder: str, wanted: Wanted, now: float) -> bool:
         row = self._get(key)

@@ -82,6 +82,7 @@ def get_lines() -> Lines:
         lines_per_number=settings.lines_per_caller_id,
         resource_cap=settings.max_concurrent_calls,
         lease_seconds=settings.pacing_lease_seconds,
+        check_after_seconds=settings.reconcile_after_seconds,
     )
     lines.ensure_table()
     lines.open_resource()

@@ -65,35 +65,47 @@ def test_a_campaign_keeps_to_its_own_cap_and_its_per_number_limit(table):
     numbers = [_number(), _number()]
     campaign_id = _campaign(lines, 3)
 
+    grants = [lines.acquire(_wanted(f"h{i}", numbers, campaign_id, 3, per_number=2)) for i in range(5)]
+
+    assert [g is not None for g in grants] == [True, True, True, False, False]  # 4 lines allowed, 3 seats
+    assert lines.busy(numbers, campaign_id)["campaign"] == 3
+
+
+def test_a_campaign_whose_numbers_cannot_exceed_its_cap_takes_no_seat(table):
+    lines = Lines(table, lines_per_number=10)
+    numbers = [_number(), _number()]
+    campaign_id = _campaign(lines, 3)
+
     grants = [lines.acquire(_wanted(f"h{i}", numbers, campaign_id, 3, per_number=1)) for i in range(4)]
 
     assert [g is not None for g in grants] == [True, True, False, False]  # one line per number for this campaign
     assert {g.caller_id for g in grants if g} == set(numbers)
-    assert lines.busy(numbers, campaign_id)["campaign"] == 2
+    assert lines.busy(numbers, campaign_id)["campaign"] == 0 and all(g.seat is None for g in grants if g)
 
 
 def test_nothing_is_held_when_a_call_cannot_start(table):
     lines = Lines(table, lines_per_number=1)
-    number = _number()
-    campaign_id = _campaign(lines, 5)
-    assert lines.acquire(_wanted("first", [number], campaign_id, 5))
+    numbers = [_number(), _number(), _number()]
+    campaign_id = _campaign(lines, 2)  # 2 seats for 3 lines: the seats bind
+    assert lines.acquire(_wanted("single-1", numbers[:1])) and lines.acquire(_wanted("single-2", numbers[1:2]))
+    assert lines.acquire(_wanted("first", numbers, campaign_id, 2))
 
-    assert lines.acquire(_wanted("second", [number], campaign_id, 5)) is None
+    assert lines.acquire(_wanted("second", numbers, campaign_id, 2)) is None  # a seat, but no line
 
-    assert lines.busy([number], campaign_id) == {number: 1, "campaign": 1}  # the seat it took went back
+    assert lines.busy(numbers, campaign_id) == {**dict.fromkeys(numbers, 1), "campaign": 1}  # the seat went back
 
 
 def test_a_line_is_handed_over_without_a_moment_free(table):
     lines = Lines(table, lines_per_number=1)
     number = _number()
     campaign_id = _campaign(lines, 1)
-    ended = lines.acquire(_wanted("ended", [number], campaign_id, 1))
+    ended = lines.acquire(_wanted("ended", [number, _number()], campaign_id, 1))
 
     given = lines.hand_over(ended, _wanted("next", [number], campaign_id, 1))
 
     assert given is not None and given.holder == "next" and given.line == ended.line and given.seat == ended.seat
     assert lines.holds(given) and not lines.holds(ended)
-    assert lines.hand_over(ended, _wanted("third", [number], campaign_id, 1)) is None  # only once
+    assert given.seat is not None and lines.hand_over(ended, _wanted("third", [number], campaign_id, 1)) is None
     assert lines.release(ended) == 0 and lines.release(given) == 2
 
 
@@ -203,3 +215,38 @@ def test_acquisitions_scale_with_the_numbers_not_one_hot_row(azurite, table):
     assert crowded_missed > 0.2  # four acquirers and two lines: many find them taken
     assert spread_missed < crowded_missed / 2  # more numbers, fewer misses: no shared row serialises them
     assert spread > 0.5 * crowded and math.isfinite(spread) and alone > 0
+
+
+def test_a_line_says_when_to_check_on_its_call_and_a_renewal_moves_it(table):
+    clock = Clock()
+    lines = Lines(table, lines_per_number=2, lease_seconds=600, check_after_seconds=60, clock=clock)
+    number = _number()
+    early = lines.acquire(_wanted("early", [number]))
+    clock.now += 10
+    late = lines.acquire(_wanted("late", [number]))
+
+    assert lines.due_for_check() == []
+    clock.now += 55  # 65 s after the first, 55 after the second
+    assert lines.due_for_check() == [("early", early.line)]
+    clock.now += 10
+    assert lines.due_for_check() == [("early", early.line), ("late", late.line)]  # oldest first
+
+    assert lines.renew(early, check_after=clock.now + 100)
+    lines.release(late)  # a free line names nobody
+    assert lines.due_for_check() == []
+    clock.now += 100
+    assert lines.due_for_check() == [("early", early.line)]
+
+
+def test_a_line_naming_no_call_is_freed_only_once_its_lease_lapsed(table):
+    clock = Clock()
+    lines = Lines(table, lines_per_number=1, lease_seconds=100, check_after_seconds=30, clock=clock)
+    number = _number()
+    grant = lines.acquire(_wanted("dial-on-its-way", [number]))
+
+    clock.now += 31
+    lines.settle("dial-on-its-way", grant.line)
+    assert lines.holds(grant) and lines.due_for_check() == []  # looked at again later
+    clock.now += 70
+    lines.settle("dial-on-its-way", grant.line)
+    assert not lines.holds(grant) and lines.acquire(_wanted("next", [number])) is not None

@@ -60,8 +60,10 @@ class CampaignTables:
                 return copy.deepcopy(recipient)
         raise RecipientNotFoundError(f"{campaign_id}/{phone_number}")
 
-    def update_recipient(self, campaign_id: str, phone_number: str, change: Callable[[Recipient], T]) -> T:
-        recipient = self.get_recipient(campaign_id, phone_number)
+    def update_recipient(
+        self, campaign_id: str, phone_number: str, change: Callable[[Recipient], T], current: Recipient | None = None
+    ) -> T:
+        recipient = self.get_recipient(campaign_id, phone_number)  # `current` may be stale here too: read afresh
         result = change(recipient)
         listed = self.recipients[campaign_id]
         listed[[r.phone_number for r in listed].index(phone_number)] = recipient
@@ -109,6 +111,9 @@ class Lines:
         self.claimed: set[str] = set()  # row keys taken from a line whose dial is not sent yet
         self.released: list[Grant] = []
         self.handed_over: list[tuple[Grant, Grant]] = []
+        self.checks: dict[str, float | None] = {}  # holder -> when its line says to look at it next (renew)
+        self.due: list[tuple[str, tuple[str, str]]] = []  # (holder, line) a test declares due for a check
+        self.settled: list[tuple[str, tuple[str, str]]] = []
 
     def open_campaign(self, campaign_id: str, cap: int) -> None:
         seats = self.seats.setdefault(campaign_id, {})
@@ -117,7 +122,7 @@ class Lines:
 
     def acquire(self, wanted: Wanted) -> Grant | None:
         seat = None
-        if wanted.campaign_id is not None:
+        if wanted.needs_seat(self.lines_per_number):
             seats = self.seats.get(wanted.campaign_id, {})
             seat = next((s for s, holder in sorted(seats.items()) if not holder), None)
             if seat is None:
@@ -151,8 +156,19 @@ class Lines:
         self.released.append(grant)
         return len(grant.rows())
 
-    def renew(self, grant: Grant) -> bool:
+    def renew(self, grant: Grant, check_after: float | None = None) -> bool:
+        if self.holds(grant):
+            self.checks[grant.holder] = check_after
         return self.holds(grant)
+
+    def due_for_check(self, limit: int = 1000) -> list[tuple[str, tuple[str, str]]]:
+        return self.due[:limit]  # what a test says is due: no clock here
+
+    def settle(self, holder: str, line: tuple[str, str]) -> None:
+        self.settled.append((holder, line))
+
+    def still_holds(self, grant: Grant) -> bool:
+        return self.holds(grant)  # no lease lapses here
 
     def holds(self, grant: Grant) -> bool:
         line = int(grant.line[1].removeprefix("line-"))

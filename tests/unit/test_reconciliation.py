@@ -7,6 +7,7 @@ import pytest
 from shared.call_legs import CallLeg, LegState
 from shared.callautomation import CallNotFoundError, ServiceUnavailableError
 from shared.callautomation.models import CallConnection
+from shared.lines import Wanted
 from shared.reconciliation import Reconciler
 from tests.support import fakes
 
@@ -100,3 +101,39 @@ def test_an_ended_or_missing_leg_leaves_the_index():
     done, store, _, _ = _reconcile(_leg(state=LegState.TERMINATED), "connected")
 
     assert done == "not-live" and store.watched == {}
+
+
+def _line_watched(leg: CallLeg, acs_answer) -> tuple[Reconciler, fakes.CallLegs, fakes.Lines, EndingCalls]:
+    """A leg holding a line: it is not in the store's list of live legs, its line names it as due."""
+    store, lines, calls = fakes.CallLegs(), fakes.Lines(), EndingCalls()
+    grant = lines.acquire(Wanted(holder=leg.call_leg_id, caller_ids=["+18005550100"]))
+    leg.pacing = grant.to_dict()
+    store.legs[leg.call_leg_id] = leg
+    lines.due = [(leg.call_leg_id, grant.line)]
+    reconciler = Reconciler(calls, store, ScriptedAcs(acs_answer), after_seconds=AFTER, lines=lines,
+                            clock=NOW.timestamp)
+    return reconciler, store, lines, calls
+
+
+def test_a_leg_watched_through_its_line_is_checked_and_looked_at_again_through_it():
+    reconciler, store, lines, calls = _line_watched(_leg(), "connected")
+
+    assert reconciler.run() == {"still-connected": 1}
+    assert calls.ended == [] and store.watched == {}  # no entry of its own: the line says when to look
+    assert lines.checks["leg-1"] == pytest.approx(NOW.timestamp() + AFTER)
+
+
+def test_a_line_naming_a_call_that_acs_no_longer_knows_ends_it():
+    reconciler, _, _, calls = _line_watched(_leg(), CallNotFoundError("gone"))
+
+    assert reconciler.run() == {"gone": 1} and [leg for leg, _, _ in calls.ended] == ["leg-1"]
+
+
+def test_a_line_still_naming_an_ended_call_is_freed_and_one_naming_no_call_waits_for_its_lease():
+    reconciler, _, lines, _ = _line_watched(_leg(state=LegState.TERMINATED), "connected")
+    never_created = ("leg-2", ("number-+18005550101", "line-000"))
+    lines.due.append(never_created)
+
+    assert reconciler.run() == {"not-live": 2}
+    assert [grant.holder for grant in lines.released] == ["leg-1"]  # its hand-over was lost: it goes now
+    assert lines.settled == [never_created]  # a dial may still come with it
