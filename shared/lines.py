@@ -530,10 +530,13 @@ class Lines:
 
 
 def _first(rows: Any, limit: int) -> Iterator[Any]:
-    for index, row in enumerate(rows):
+    """The first `limit` rows of a query, without asking for the page after them."""
+    if limit <= 0:
+        return
+    for index, row in enumerate(rows, start=1):
+        yield row
         if index >= limit:
             return
-        yield row
 
 
 def _seat(index: int) -> str:
