@@ -41,7 +41,7 @@ param reconcileSchedule string = '0 */1 * * * *'
 @description('When the dispatch_waiting timer runs (NCRONTAB, six fields).')
 param dispatchSchedule string = '*/5 * * * * *'
 
-@description('Object id of the person running azd (set by azd): may read the webhook secret, nothing else.')
+@description('Object id of the person running azd (set by azd): may read the webhook secret (azd reads it back), nothing else.')
 param principalId string = ''
 
 var abbrs = loadJsonContent('./abbreviations.json')
