@@ -31,6 +31,9 @@ class Settings:
     storage_connection_string: str | None = field(default=None, repr=False)
     storage_account_name: str | None = None
     storage_client_id: str | None = None
+    storage_credential: str | None = None  # "managedidentity": the host's identity-based connection
+    storage_table_uri: str | None = None  # https://<account>.table.core.windows.net (wins over the account name)
+    storage_queue_uri: str | None = None  # https://<account>.queue.core.windows.net (wins over the account name)
     call_legs_table: str = "callLegs"
     event_delivery_attempts: int = 6
     event_delivery_backoff_seconds: float = 5.0
@@ -60,6 +63,9 @@ class Settings:
             storage_connection_string=value("AzureWebJobsStorage"),
             storage_account_name=value("AzureWebJobsStorage__accountName"),
             storage_client_id=value("AzureWebJobsStorage__clientId"),
+            storage_credential=value("AzureWebJobsStorage__credential"),
+            storage_table_uri=value("AzureWebJobsStorage__tableServiceUri"),
+            storage_queue_uri=value("AzureWebJobsStorage__queueServiceUri"),
             call_legs_table=value("CALL_LEGS_TABLE") or "callLegs",
             event_delivery_attempts=int(value("EVENT_DELIVERY_ATTEMPTS") or 6),
             event_delivery_backoff_seconds=float(value("EVENT_DELIVERY_BACKOFF_SECONDS") or 5.0),

@@ -1,7 +1,8 @@
-"""Storage clients from settings: a connection string locally (Azurite), account name + managed identity in Azure.
+"""Storage clients from settings: a connection string locally (Azurite), an identity-based connection in Azure.
 
 The Functions host reads the same `AzureWebJobsStorage` settings, so the app and its triggers always agree on
-which account they use.
+which account they use: a connection string, or `__tableServiceUri` / `__queueServiceUri` (or `__accountName`)
+with `__credential` and `__clientId`.
 """
 
 from __future__ import annotations
@@ -23,23 +24,41 @@ CAMPAIGN_DIAL_QUEUE = "campaign-dial"
 CAMPAIGN_RESULTS_QUEUE = "campaign-results"
 
 
+_MISSING = (
+    "Set AzureWebJobsStorage (connection string), AzureWebJobsStorage__tableServiceUri and __queueServiceUri, "
+    "or AzureWebJobsStorage__accountName."
+)
+
+
 def _credential(settings: Settings):
-    # Imported lazily: only Azure deployments without a connection string need azure-identity's chain.
+    # Imported lazily: only Azure deployments without a connection string need azure-identity.
+    if (settings.storage_credential or "").lower() == "managedidentity":
+        # What the host does for `__credential=managedidentity`: that identity only, no other chain member.
+        from azure.identity import ManagedIdentityCredential
+
+        return ManagedIdentityCredential(client_id=settings.storage_client_id)
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(managed_identity_client_id=settings.storage_client_id)
+
+
+def _service_uri(settings: Settings, service: str) -> str | None:
+    configured = settings.storage_table_uri if service == "table" else settings.storage_queue_uri
+    if configured:
+        return configured.rstrip("/")
+    if settings.storage_account_name:
+        return f"https://{settings.storage_account_name}.{service}.core.windows.net"
+    return None
 
 
 def table_client(settings: Settings, table_name: str) -> TableClient:
     _prepare_transactions_in_order()
     if settings.storage_connection_string:
         service = TableServiceClient.from_connection_string(settings.storage_connection_string)
-    elif settings.storage_account_name:
-        service = TableServiceClient(
-            f"https://{settings.storage_account_name}.table.core.windows.net", credential=_credential(settings)
-        )
+    elif endpoint := _service_uri(settings, "table"):
+        service = TableServiceClient(endpoint, credential=_credential(settings))
     else:
-        raise ConfigurationError("Set AzureWebJobsStorage (connection string) or AzureWebJobsStorage__accountName.")
+        raise ConfigurationError(_MISSING)
     return service.get_table_client(table_name)
 
 
@@ -48,14 +67,9 @@ def queue_client(settings: Settings, queue_name: str) -> QueueClient:
     policies = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy()}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(settings.storage_connection_string, queue_name, **policies)
-    if settings.storage_account_name:
-        return QueueClient(
-            f"https://{settings.storage_account_name}.queue.core.windows.net",
-            queue_name,
-            credential=_credential(settings),
-            **policies,
-        )
-    raise ConfigurationError("Set AzureWebJobsStorage (connection string) or AzureWebJobsStorage__accountName.")
+    if endpoint := _service_uri(settings, "queue"):
+        return QueueClient(endpoint, queue_name, credential=_credential(settings), **policies)
+    raise ConfigurationError(_MISSING)
 
 
 def _prepare_transactions_in_order() -> None:

@@ -1,0 +1,59 @@
+"""Identity-based storage connections: the endpoints and the identity the host itself would use."""
+
+import pytest
+from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+from shared.settings import ConfigurationError, Settings
+from shared.storage import queue_client, table_client
+
+CLIENT_ID = "00000000-0000-0000-0000-0000000000c1"
+AZURE = {
+    "AzureWebJobsStorage__tableServiceUri": "https://stexample.table.core.windows.net/",
+    "AzureWebJobsStorage__queueServiceUri": "https://stexample.queue.core.windows.net/",
+    "AzureWebJobsStorage__blobServiceUri": "https://stexample.blob.core.windows.net/",
+    "AzureWebJobsStorage__credential": "managedidentity",
+    "AzureWebJobsStorage__clientId": CLIENT_ID,
+}
+
+
+def test_service_uris_and_the_user_assigned_identity_are_used():
+    settings = Settings.from_environment(AZURE)
+
+    table = table_client(settings, "callLegs")
+    queue = queue_client(settings, "create-call")
+
+    assert table.url.startswith("https://stexample.table.core.windows.net")
+    assert table.table_name == "callLegs"
+    assert queue.url == "https://stexample.queue.core.windows.net/create-call"
+    for client in (table, queue):
+        assert isinstance(client.credential, ManagedIdentityCredential)
+
+
+def test_without_credential_setting_the_default_chain_gets_the_client_id():
+    env = {k: v for k, v in AZURE.items() if not k.endswith("__credential")}
+
+    queue = queue_client(Settings.from_environment(env), "play-audio")
+
+    assert isinstance(queue.credential, DefaultAzureCredential)
+
+
+def test_account_name_alone_still_gives_the_public_cloud_endpoints():
+    settings = Settings.from_environment({"AzureWebJobsStorage__accountName": "stother"})
+
+    assert table_client(settings, "t").url.startswith("https://stother.table.core.windows.net")
+    assert queue_client(settings, "q").url == "https://stother.queue.core.windows.net/q"
+
+
+def test_a_connection_string_wins_over_identity_settings():
+    env = dict(AZURE, AzureWebJobsStorage="UseDevelopmentStorage=true")
+
+    queue = queue_client(Settings.from_environment(env), "q")
+
+    assert queue.url.startswith("http://127.0.0.1:10001/")
+
+
+def test_no_storage_setting_names_the_settings_to_set():
+    with pytest.raises(ConfigurationError, match="AzureWebJobsStorage__tableServiceUri"):
+        table_client(Settings.from_environment({}), "t")
+    with pytest.raises(ConfigurationError, match="__queueServiceUri"):
+        queue_client(Settings.from_environment({}), "q")
