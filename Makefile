@@ -17,8 +17,9 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
+# A short log by default (the subscriber's events, errors and warnings); `make run ARGS=--verbose` shows all.
 run: install
-	$(PY) -m devstack
+	$(PY) -m devstack $(ARGS)
 
 test: install
 	$(PY) -m ruff check .

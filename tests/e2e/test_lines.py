@@ -18,10 +18,11 @@ from datetime import datetime
 import pytest
 from azure.data.tables import TableServiceClient
 
+from devstack.processes import free_ports
 from shared.campaign_store import CampaignStore
 from tests.conftest import FAST_EMULATOR_ARGS
 from tests.e2e.campaign_support import emulator_calls, peak_overlap, wait_until_done
-from tests.e2e.conftest import REPO_ROOT, Stack, _free_port
+from tests.e2e.conftest import REPO_ROOT, Stack
 from tests.support.azurite_process import running_azurite
 from tests.support.devhost_process import running_devhost
 from tests.support.emulator_process import running_emulator
@@ -37,7 +38,7 @@ def lines_stack(stack) -> Iterator[Stack]:
         acs_limit = ("--max-concurrent-calls-per-number", "2")
         emulator = running.enter_context(running_emulator(*FAST_EMULATOR_ARGS, *acs_limit))
         azurite = running.enter_context(running_azurite())
-        port = _free_port()
+        port = free_ports()[0]
         env = {
             **stack.app_env,
             "AzureWebJobsStorage": azurite.connection_string,
