@@ -55,7 +55,11 @@ def app_settings() -> dict[str, str]:
 
 
 # What a quiet log keeps of the processes other than the subscriber: trouble, and the traceback lines around it.
-NOTEWORTHY = re.compile(r"error|warn|fail|traceback|exception|cannot|refused|poison|^\s+\S|^\S+: ", re.IGNORECASE)
+NOTEWORTHY = re.compile(
+    r"error|warn|fail|traceback|exception|cannot|refused|poison"
+    r"|^  File \"|^    \S|^\S+: ",  # a traceback's frames, its code lines and its last line
+    re.IGNORECASE,
+)
 ALWAYS_SHOWN = ("subscriber",)
 
 

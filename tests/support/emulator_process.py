@@ -91,7 +91,7 @@ def running_emulator(*extra_args: str) -> Iterator[RunningEmulator]:
     try:
         line = child.wait_for_line(_CONNECTION_STRING, timeout=STARTUP_TIMEOUT_SECONDS).group(0)
         endpoint, access_key = _parse_connection_string(line)
-        health = requests.get(endpoint + "/emulator/health", timeout=10).json()
+        health = child.wait_for_http(endpoint + "/emulator/health", timeout=STARTUP_TIMEOUT_SECONDS).json()
         yield RunningEmulator(
             endpoint=endpoint,
             connection_string=line.strip(),

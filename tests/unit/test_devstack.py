@@ -54,10 +54,12 @@ def test_the_stack_log_is_short_unless_verbose():
     info = "[2026-12-02 07:12:38,417] Executing 'Functions.create_call' (Reason='This function was programmatically"
     assert shown("subscriber", event, verbose=False)
     assert not shown("app", info, verbose=False) and shown("app", info, verbose=True)
+    assert not shown("app", "  create_call: [POST] http://127.0.0.1:7071/calls", verbose=False)  # the banner has it
     assert not shown("acs", "2026-12-02 07:12:38,417 INFO emulator.calls: call created", verbose=False)
     for trouble in ("2026-12-02 07:12:38,417 WARNING emulator: callback to x failed",
                     "[2026-12-02 07:12:38,417] Executed 'Functions.callback' (Failed, Id=1, Duration=3ms)",
-                    "Traceback (most recent call last):", '  File "x.py", line 3, in f', "RuntimeError: boom",
+                    "Traceback (most recent call last):", '  File "x.py", line 3, in f',
+                    "    raise RuntimeError('boom')", "RuntimeError: boom",
                     "[2026-12-02 07:12:38,417] Message 1 moved to create-call-poison: bad"):
         assert shown("app", trouble, verbose=False), trouble
 
