@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test demo bench lint install clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .  # .venv/bin/callctl, from any folder
 	touch $@
 
 # Azurite, pinned in package.json / package-lock.json.
@@ -17,8 +18,9 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
+# A short log by default (the subscriber's events, errors and warnings); `make run ARGS=--verbose` shows all.
 run: install
-	$(PY) -m devstack
+	$(PY) -m devstack $(ARGS)
 
 test: install
 	$(PY) -m ruff check .

@@ -25,6 +25,9 @@ URL_VARIABLE = "CALLCTL_URL"
 CAMPAIGN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
 HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 RECIPIENTS_PER_UPLOAD = 1000  # the app takes at most 5000 a request
+CALL_EVENTS = ("participantsUpdated", "dtmfReceived")
+RETRY_OUTCOMES = ("busy", "no-answer", "failed", "unreachable")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class UsageError(Exception):
@@ -55,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", parents=[connection, watching], help="create a campaign and call a list")
     submit.add_argument("recipients", type=Path, help="CSV with a phoneNumber column (and optionally timeZone)")
     submit.add_argument("--plan", type=Path, required=True, help="JSON file with the plan (prompt, collect, ...)")
+    submit.add_argument("--settings", type=Path, metavar="FILE",
+                        help="JSON file with any fields of POST /campaigns (options below win over it)")
     submit.add_argument("--name", help="a name people recognise (default: the CSV file's name)")
     submit.add_argument("--campaign-id", type=_campaign_id, help="your own id; submitting again with it resumes")
     submit.add_argument(
@@ -65,15 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="+1...",
         help="a number to call from (repeat for a pool)",
     )
+    submit.add_argument("--callback-uri", type=_http_url, metavar="URL", help="where every call's events are sent")
+    submit.add_argument("--call-event", action="append", dest="call_events", choices=CALL_EVENTS,
+                        help="an optional event to receive besides the state changes (repeat for more)")
     submit.add_argument("--max-concurrent", type=_positive_int, help="calls live at once, in all")
     submit.add_argument("--per-caller-id", type=_positive_int, help="calls live at once per caller id")
     submit.add_argument("--calls-per-second", type=_positive_float, help="call starts per second")
     submit.add_argument("--max-attempts", type=_positive_int, help="calls per recipient at most")
     submit.add_argument("--retry-delay", type=_positive_float, metavar="SECONDS", help="wait before a retry")
+    submit.add_argument("--retry-on", action="append", choices=[*RETRY_OUTCOMES, "never"], metavar="OUTCOME",
+                        help=f"an outcome tried again (repeat; {', '.join(RETRY_OUTCOMES)}; 'never': none)")
     submit.add_argument("--expires-at", type=_instant, metavar="ISO", help="no call starts after this time")
     submit.add_argument("--emergency", action="store_true", help="mark the campaign as emergency calls")
     submit.add_argument("--window-start", type=_hh_mm, metavar="HH:MM", help="calling window opens (local time)")
     submit.add_argument("--window-end", type=_hh_mm, metavar="HH:MM", help="calling window closes (local time)")
+    submit.add_argument("--window-days", type=_days, metavar="mon,tue,...", help="days the window is open")
     submit.add_argument("--time-zone", metavar="TZ", help="IANA zone of the window, e.g. America/New_York")
     submit.add_argument("--no-watch", action="store_true", help="return once the recipients are submitted")
 
@@ -100,30 +111,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--window-start and --window-end go together")
     if args.command == "submit" and args.window_start and args.window_start >= args.window_end:
         parser.error("--window-end must be after --window-start (windows do not cross midnight)")
+    if args.command == "submit" and args.window_days and not args.window_start:
+        parser.error("--window-days goes with --window-start and --window-end")
+    if args.command == "submit" and args.retry_on and "never" in args.retry_on and len(set(args.retry_on)) > 1:
+        parser.error("--retry-on never stands alone")
     return args
 
 
 def campaign_settings(args: argparse.Namespace, plan: dict[str, Any]) -> dict[str, Any]:
     """The body of POST /campaigns for `submit` (recipients are uploaded separately)."""
-    settings: dict[str, Any] = {
-        "campaignId": args.campaign_id or str(uuid.uuid4()),  # always ours, so a retried POST cannot make two
-        "name": args.name or args.recipients.stem,
-        "plan": plan,
-    }
+    settings: dict[str, Any] = dict(getattr(args, "settings_file", None) or {})  # --settings; options win
+    settings.pop("recipients", None)  # they come from the CSV
+    settings["campaignId"] = args.campaign_id or settings.get("campaignId") or str(uuid.uuid4())  # always ours,
+    settings["name"] = args.name or settings.get("name") or args.recipients.stem  # so a retry cannot make two
+    settings["plan"] = plan
     if args.caller_ids:
         settings["callerIds"] = args.caller_ids
+    if args.callback_uri:
+        settings["callbackUri"] = args.callback_uri
+    if args.call_events:
+        settings["requestedCallEvents"] = list(dict.fromkeys(args.call_events))
     pacing = _present(
         maxConcurrentCalls=args.max_concurrent,
         maxConcurrentCallsPerCallerId=args.per_caller_id,
         callsPerSecond=args.calls_per_second,
     )
-    retry = _present(maxAttempts=args.max_attempts, delaySeconds=_whole(args.retry_delay))
+    retry_on = None if not args.retry_on else [o for o in dict.fromkeys(args.retry_on) if o != "never"]
+    retry = _present(maxAttempts=args.max_attempts, delaySeconds=_whole(args.retry_delay), retryOn=retry_on)
     if pacing:
-        settings["pacing"] = pacing
+        settings["pacing"] = {**settings.get("pacing", {}), **pacing}
     if retry:
-        settings["retry"] = retry
+        settings["retry"] = {**settings.get("retry", {}), **retry}
     if args.window_start:
-        settings["callingWindow"] = _present(start=args.window_start, end=args.window_end, timeZone=args.time_zone)
+        window = _present(start=args.window_start, end=args.window_end, days=args.window_days, timeZone=args.time_zone)
+        settings["callingWindow"] = {**settings.get("callingWindow", {}), **window}
     elif args.time_zone:
         settings["timeZone"] = args.time_zone
     if args.expires_at:
@@ -133,13 +154,20 @@ def campaign_settings(args: argparse.Namespace, plan: dict[str, Any]) -> dict[st
     return settings
 
 
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"cannot read the {what} {path}: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"the {what} {path} must be a JSON object")
+    return value
+
+
 def read_plan(path: Path) -> dict[str, Any]:
     """The plan object; a file holding `{"plan": {...}}` is accepted too."""
-    try:
-        plan = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UsageError(f"cannot read the plan {path}: {exc}") from None
-    if isinstance(plan, dict) and set(plan) == {"plan"}:
+    plan = read_json_object(path, "plan")
+    if set(plan) == {"plan"}:
         plan = plan["plan"]
     if not isinstance(plan, dict):
         raise UsageError(f"the plan {path} must be a JSON object")
@@ -150,6 +178,19 @@ def read_plan(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `callctl` entry point. Output cut short by a closed pipe (`callctl ... | head`) ends it quietly, as the
+    Python docs advise for SIGPIPE: the rest goes to devnull and the exit code is 141 (128 + SIGPIPE)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try, so a pipe closed early shows here and not at interpreter exit
+        return code
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     try:
         api = CampaignApi(_base_url(args.url), args.key or os.environ.get(KEY_VARIABLE))
@@ -168,6 +209,7 @@ def submit(api: CampaignApi, args: argparse.Namespace) -> int:
     recipients = read_recipients(args.recipients)
     if not recipients:
         raise UsageError(f"{args.recipients} lists no recipients")
+    args.settings_file = read_json_object(args.settings, "settings") if args.settings else None
     settings = campaign_settings(args, read_plan(args.plan))
     campaign_id = settings["campaignId"]
     try:
@@ -305,6 +347,20 @@ def _instant(text: str) -> str:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError("needs a time zone offset (Z or +01:00)")
     return text
+
+
+def _http_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError("must be an http(s) URL")
+    return text
+
+
+def _days(text: str) -> list[str]:
+    days = [day.strip().lower() for day in text.split(",") if day.strip()]
+    if not days or any(day not in WEEKDAYS for day in days):
+        raise argparse.ArgumentTypeError(f"must be days from {','.join(WEEKDAYS)}, separated by commas")
+    return list(dict.fromkeys(days))
 
 
 def _present(**values: Any) -> dict[str, Any]:

@@ -2,18 +2,24 @@
 
 Everything runs in the foreground; Ctrl-C stops each process this started, by its PID. Values in
 local.settings.json win over the defaults below, so a developer can point the app elsewhere.
+
+The log is short by default: every line of the subscriber (the events), and of the others only errors, warnings
+and tracebacks. `--verbose` shows every line of every process.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from devstack.processes import Child, start, wait_for_port
+from devstack.processes import Child, Echo, print_line, start
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_PORT, EMULATOR_PORT, SUBSCRIBER_PORT = 7071, 7081, 7090
@@ -48,7 +54,38 @@ def app_settings() -> dict[str, str]:
     return {name: value for name, value in APP_DEFAULTS.items() if name not in configured}
 
 
-def main() -> int:
+# What a quiet log keeps of the processes other than the subscriber: trouble, and the traceback lines around it.
+NOTEWORTHY = re.compile(
+    r"error|warn|fail|traceback|exception|cannot|refused|poison"
+    r"|^  File \"|^    \S|^\S+: ",  # a traceback's frames, its code lines and its last line
+    re.IGNORECASE,
+)
+ALWAYS_SHOWN = ("subscriber",)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description="Run the local stack (`make run`).")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show every line each process prints (default: the subscriber's events, errors, warnings)")
+    return parser.parse_args(argv)
+
+
+def shown(name: str, line: str, *, verbose: bool) -> bool:
+    """Whether the stack's log shows this line of the named process."""
+    return verbose or name in ALWAYS_SHOWN or bool(NOTEWORTHY.search(line))
+
+
+def log_filter(verbose: bool) -> Echo:
+    def echo(name: str, line: str) -> None:
+        if shown(name, line, verbose=verbose):
+            print_line(name, line)
+
+    return echo
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    echo = log_filter(args.verbose)
     children: list[Child] = []
     stopping = False
 
@@ -62,19 +99,18 @@ def main() -> int:
     try:
         azurite = ROOT / "node_modules" / ".bin" / "azurite"
         children.append(start("azurite", [str(azurite), "--silent", "--location", str(ROOT / ".azurite"),
-                                          "--skipApiVersionCheck", "--loose", "--disableTelemetry"], quiet=True))
+                                          "--skipApiVersionCheck", "--loose", "--disableTelemetry"], echo=echo))
         for port in AZURITE_PORTS:
-            wait_for_port(port, children[-1])
-        children.append(start("acs", [python, "-m", "emulator", "--port", str(EMULATOR_PORT)]))
-        wait_for_port(EMULATOR_PORT, children[-1])
+            children[-1].wait_for_port(port)
+        children.append(start("acs", [python, "-m", "emulator", "--port", str(EMULATOR_PORT)], echo=echo))
+        children[-1].wait_for_port(EMULATOR_PORT)
         secret = local_settings().get("WEBHOOK_SECRET") or DEV_WEBHOOK_SECRET  # the one the app signs with
         children.append(start("subscriber", [python, "-m", "devstack.subscriber", "--port", str(SUBSCRIBER_PORT)],
-                              env={"WEBHOOK_SECRET": secret}))
-        wait_for_port(SUBSCRIBER_PORT, children[-1])
+                              env={"WEBHOOK_SECRET": secret}, echo=echo))
+        children[-1].wait_for_port(SUBSCRIBER_PORT)
         children.append(start("app", [python, "-m", "devhost", "--app-dir", str(ROOT), "--port", str(APP_PORT)],
-                              env=app_settings()))
-        wait_for_port(APP_PORT, children[-1], timeout=60)
-        time.sleep(0.5)  # let the app print its function list first
+                              env=app_settings(), echo=echo))
+        children[-1].wait_for_line("devhost is ready", timeout=60)
         print(_banner(), flush=True)
         while not stopping and all(child.process.poll() is None for child in children):
             time.sleep(0.2)

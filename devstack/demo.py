@@ -16,24 +16,19 @@ Every process this starts is stopped by its own PID when the demo ends, fails or
 from __future__ import annotations
 
 import argparse
-import collections
 import csv
 import io
 import json
-import os
 import shlex
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +36,7 @@ from typing import Any
 import requests
 
 from devstack.__main__ import DEV_WEBHOOK_SECRET, WELL_KNOWN_ACS_KEY, WELL_KNOWN_RESOURCE_ID
-from devstack.processes import Child, wait_for_port
+from devstack.processes import Child, free_ports, print_line, start
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -56,36 +51,7 @@ FOREIGN_SETTINGS = ("ACS_ENDPOINT", "AzureWebJobsStorage__accountName", "AzureWe
 # -- the local stack on free ports ------------------------------------------------------------------------------
 
 
-@dataclass
-class Service:
-    """A child process of the stack whose output is kept (the last lines) rather than printed."""
-
-    child: Child
-    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=300))
-
-    @property
-    def name(self) -> str:
-        return self.child.name
-
-    @property
-    def pid(self) -> int:
-        return self.child.process.pid
-
-    def output(self, last: int = 300) -> str:
-        lines = list(self.tail)
-        return "\n".join(lines[-last:])
-
-    def lines_mentioning(self, text: str) -> list[str]:
-        return [line for line in list(self.tail) if text in line]
-
-    def wait_for_output(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in list(self.tail)):
-            if self.child.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.child.process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not say {text!r} within {timeout:.0f}s")
-            time.sleep(0.1)
+Service = Child  # a child process of the stack whose output is kept (the last lines) rather than printed
 
 
 @dataclass
@@ -107,17 +73,8 @@ class LocalStack:
 
     def check_running(self) -> None:
         for service in self.services:
-            if service.child.process.poll() is not None:
-                raise RuntimeError(f"{service.name} exited with code {service.child.process.returncode}")
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nobody listens on now (held open together, so they differ from each other)."""
-    with ExitStack() as probes:
-        sockets = [probes.enter_context(socket.socket()) for _ in range(count)]
-        for probe in sockets:
-            probe.bind((HOST, 0))
-        return [probe.getsockname()[1] for probe in sockets]
+            if service.process.poll() is not None:
+                raise RuntimeError(f"{service.name} exited with code {service.process.returncode}")
 
 
 def start_service(
@@ -131,31 +88,8 @@ def start_service(
 ) -> Service:
     """Start a child in its own session (Ctrl-C reaches only us, and we stop it by its PID), keeping the last
     `keep_lines` lines of its output."""
-    if not Path(command[0]).exists():
-        raise RuntimeError(f"{command[0]} is missing; run `make install` first")
-    child_env = {**_clean_environment(), **(env or {}), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(  # noqa: S603 - our own fixed commands
-        command,
-        cwd=cwd,
-        env=child_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        start_new_session=True,
-    )
-    service = Service(Child(name, process), collections.deque(maxlen=keep_lines))
-
-    def drain() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            service.tail.append(line.rstrip("\n"))
-            if verbose:
-                print(f"[{name}] {line}", end="", flush=True)
-
-    threading.Thread(target=drain, name=f"{name}-output", daemon=True).start()
-    return service
+    return start(name, command, env=env, unset_env=FOREIGN_SETTINGS, cwd=cwd, keep_lines=keep_lines,
+                 echo=print_line if verbose else None)
 
 
 @dataclass
@@ -200,12 +134,12 @@ def local_services(
             env["AZURITE_ACCOUNTS"] = ";".join(f"{name}:{AZURITE_KEY}" for name in (AZURITE_ACCOUNT, *accounts))
         services.append(start_service("azurite", command, env=env, cwd=workdir or ROOT, verbose=verbose))
         for port in ports.values():
-            wait_for_port(port, services[-1].child)
+            services[-1].wait_for_port(port)
 
         emulator_command = [python, "-m", "emulator", "--port", str(emulator_port), "--time-scale", str(time_scale),
                             "--log-level", "warning", *emulator_args]  # fmt: skip
         services.append(start_service("acs", emulator_command, verbose=verbose))
-        wait_for_port(emulator_port, services[-1].child)
+        services[-1].wait_for_port(emulator_port)
         emulator_url = f"http://{HOST}:{emulator_port}"
         issuer = requests.get(f"{emulator_url}/emulator/health", timeout=10).json()["issuer"]
         yield LocalServices(emulator_url, issuer, blob, queue, table, time_scale, services)
@@ -214,7 +148,7 @@ def local_services(
         raise
     finally:
         for service in reversed(services):
-            service.child.stop()
+            service.stop()
 
 
 @contextmanager
@@ -254,7 +188,7 @@ def app_service(
         _print_output([app])
         raise
     finally:
-        app.child.stop()
+        app.stop()
 
 
 @contextmanager
@@ -280,10 +214,6 @@ def _print_output(services: Iterable[Service]) -> None:
     for service in services:
         if service.output():
             print(f"--- last output of {service.name} ---\n{service.output()}", file=sys.stderr)
-
-
-def _clean_environment() -> dict[str, str]:
-    return {name: value for name, value in os.environ.items() if name not in FOREIGN_SETTINGS}
 
 
 # -- reading the emulator's call log ----------------------------------------------------------------------------
@@ -543,7 +473,8 @@ def run_demo(args: argparse.Namespace, workdir: Path) -> int:
 def _run_cli(arguments: list[str], stack: LocalStack, timeout: float) -> int:
     """Show the command as typed, run it with this Python (output straight to the terminal), stop it by PID."""
     print(f"$ {as_typed(arguments)}\n", flush=True)
-    process = subprocess.Popen([sys.executable, *arguments], cwd=ROOT, start_new_session=True)  # noqa: S603
+    cli = start("callctl", [sys.executable, *arguments], cwd=ROOT, capture=False)
+    process = cli.process
     try:
         deadline = time.monotonic() + timeout
         while process.poll() is None:
@@ -557,7 +488,7 @@ def _run_cli(arguments: list[str], stack: LocalStack, timeout: float) -> int:
             time.sleep(0.2)
         return process.returncode
     finally:
-        Child("callctl", process).stop()
+        cli.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -149,11 +149,17 @@ class TestKeysConfigured:
 
     def test_a_rejected_request_does_not_invoke_the_function(self, sample_host: SampleHost) -> None:
         calls_before = sample_host.devhost.output().count("Executing 'Functions.item'")
+        hellos_before = sample_host.devhost.output().count("Executing 'Functions.hello'")
 
         response = requests.get(sample_host.url("/sample/items/5"), timeout=10)
-        time.sleep(0.2)  # the log line would be written before the answer; this only absorbs output buffering
+        # A request after it that does run: its log line comes after any the rejected one would have written.
+        marker = requests.get(sample_host.url("/sample/hello/ada"), timeout=10)
+        deadline = time.monotonic() + 10
+        while sample_host.devhost.output().count("Executing 'Functions.hello'") == hellos_before:
+            assert time.monotonic() < deadline, "the request after the rejected one was not logged"
+            time.sleep(0.05)
 
-        assert response.status_code == 401
+        assert response.status_code == 401 and marker.status_code == 200
         assert sample_host.devhost.output().count("Executing 'Functions.item'") == calls_before
 
 

@@ -7,7 +7,6 @@ post hand-made (duplicate, reordered, concurrent) ACS events with valid tokens n
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devstack.processes import free_ports
 from devstack.subscriber import make_server
 from tests.conftest import FAST_EMULATOR_ARGS
 from tests.support.azurite_process import RunningAzurite
@@ -38,11 +38,6 @@ TEST_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 TEST_KID = "e2e-test-key"
 RECONCILE_AFTER_SECONDS = 3
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
@@ -98,7 +93,7 @@ class Stack:
         """More instances of the app on the same storage and emulator, as a scale-out would add."""
         with ExitStack() as instances:
             yield [
-                instances.enter_context(running_devhost(REPO_ROOT, port=_free_port(), env=self.app_env))
+                instances.enter_context(running_devhost(REPO_ROOT, port=free_ports()[0], env=self.app_env))
                 for _ in range(count)
             ]
 
@@ -261,7 +256,7 @@ def stack(azurite: RunningAzurite, emulator: RunningEmulator) -> Iterator[Stack]
     subscriber = make_server("127.0.0.1", 0, WEBHOOK_SECRET, quiet=True)
     threading.Thread(target=subscriber.serve_forever, daemon=True).start()
     keys = _combined_jwks(emulator)
-    port = _free_port()
+    port = free_ports()[0]
     table_name = "e2e" + uuid.uuid4().hex[:10]
     env = {
         "AzureWebJobsStorage": azurite.connection_string,

@@ -8,6 +8,7 @@ the app configured with ACS's default of 2 lines per number, a short lease and q
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import time
 import uuid
@@ -18,10 +19,11 @@ from datetime import datetime
 import pytest
 from azure.data.tables import TableServiceClient
 
+from devstack.processes import free_ports
 from shared.campaign_store import CampaignStore
 from tests.conftest import FAST_EMULATOR_ARGS
 from tests.e2e.campaign_support import emulator_calls, peak_overlap, wait_until_done
-from tests.e2e.conftest import REPO_ROOT, Stack, _free_port
+from tests.e2e.conftest import REPO_ROOT, Stack
 from tests.support.azurite_process import running_azurite
 from tests.support.devhost_process import running_devhost
 from tests.support.emulator_process import running_emulator
@@ -29,6 +31,7 @@ from tests.support.emulator_process import running_emulator
 POOL = [f"+1800555{n:04d}" for n in range(201, 206)]  # five caller numbers, two lines each
 PLAN = {"prompt": {"text": "The power is back in your area."}}
 LEASE_SECONDS = 8
+_PREFIXES = iter(random.Random().sample(range(1000), 1000))
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def lines_stack(stack) -> Iterator[Stack]:
         acs_limit = ("--max-concurrent-calls-per-number", "2")
         emulator = running.enter_context(running_emulator(*FAST_EMULATOR_ARGS, *acs_limit))
         azurite = running.enter_context(running_azurite())
-        port = _free_port()
+        port = free_ports()[0]
         env = {
             **stack.app_env,
             "AzureWebJobsStorage": azurite.connection_string,
@@ -60,7 +63,7 @@ def _campaigns(lines_stack: Stack) -> CampaignStore:
 
 
 def _callees(lines_stack: Stack, count: int, script: dict) -> list[str]:
-    prefix = f"+1313{uuid.uuid4().int % 1000:03d}"
+    prefix = f"+1313{next(_PREFIXES):03d}"  # never the same twice in a run: another test's calls would count
     numbers = [f"{prefix}{index:04d}" for index in range(count)]
     for number in numbers:
         assert lines_stack.emulator.control("PUT", f"/callees/{number}", json=script).status_code == 200

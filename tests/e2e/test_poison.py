@@ -16,7 +16,8 @@ import requests
 from azure.data.tables import TableServiceClient, UpdateMode
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-from tests.e2e.conftest import REPO_ROOT, _free_port
+from devstack.processes import free_ports
+from tests.e2e.conftest import REPO_ROOT
 from tests.support.azurite_process import RunningAzurite, running_azurite
 from tests.support.devhost_process import running_devhost
 
@@ -49,7 +50,7 @@ class ImpatientApp:
 def impatient_app(stack) -> Iterator[ImpatientApp]:
     with ExitStack() as running:
         azurite = running.enter_context(running_azurite())
-        port = _free_port()
+        port = free_ports()[0]
         env = {
             **stack.app_env,
             "AzureWebJobsStorage": azurite.connection_string,

@@ -31,6 +31,8 @@ def test_a_create_call_message_delivered_twice_places_one_call(stack):
         {"targets": [target], "idempotencyKey": f"reminder-{uuid.uuid4()}", "callbackUri": stack.subscriber_url}
     )
     queue = stack.queue("create-call")
+    handled = "Executed 'Functions.create_call_from_queue'"
+    before = stack.app.output().count(handled)
 
     queue.send_message(message)
     queue.send_message(message)  # the same message again, as at-least-once delivery may do
@@ -38,7 +40,7 @@ def test_a_create_call_message_delivered_twice_places_one_call(stack):
     legs = _wait(
         lambda: [leg for leg in _legs_for(stack, target) if leg.get("acs_call_connection_id")], what="call placed"
     )
-    time.sleep(2)  # give the duplicate time to be processed too
+    _wait(lambda: stack.app.output().count(handled) >= before + 2, what="both deliveries handled")
     assert len(_legs_for(stack, target)) == 1
     assert len(_emulator_calls_to(stack, target)) == 1
     stack.wait_for_call(legs[0]["PartitionKey"], lambda leg: leg["state"] == "established")

@@ -3,7 +3,6 @@ failing webhook, strict per-call order, operationCallbackUri."""
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime
 
 import jwt
@@ -11,6 +10,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devstack.processes import free_ports
 from tests.support.acs import action, connected_call, create_call, event_types, phone, unique_number
 
 
@@ -107,9 +107,7 @@ def test_exhausted_retries_are_recorded_and_later_events_still_go_out(emulator, 
 
 
 def test_unreachable_webhook_records_the_connection_error(emulator, callback_sink):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/cb"
+    dead = f"http://127.0.0.1:{free_ports()[0]}/cb"  # nobody listens there
     call_id = create_call(emulator, dead, unique_number()).json()["callConnectionId"]
 
     def failed():

@@ -4,12 +4,12 @@ media queue, DTMF recognize rules, continuous DTMF and sendDtmfTones."""
 from __future__ import annotations
 
 import io
-import socket
 import wave
 from datetime import datetime
 
 import pytest
 
+from devstack.processes import free_ports
 from tests.support.acs import action, connected_call, event_types, phone, unique_number
 
 SCALE = 0.05  # the session emulator's --time-scale
@@ -47,11 +47,6 @@ def _play(emulator, call_id, sources, **extra):
     assert response.content == b""
     return response
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_wav_on_loopback_plays_for_its_real_duration(emulator, callback_sink):
@@ -92,7 +87,7 @@ def test_file_that_is_not_a_wav_fails_with_8535(emulator, callback_sink):
 @pytest.mark.parametrize("where", ["missing", "refused"])
 def test_file_that_cannot_be_fetched_fails_with_8536(emulator, callback_sink, where):
     uri = (callback_sink.url + "/media/missing.wav" if where == "missing"
-           else f"http://127.0.0.1:{_free_port()}/x.wav")
+           else f"http://127.0.0.1:{free_ports()[0]}/x.wav")
     call_id = connected_call(emulator, callback_sink)
     _play(emulator, call_id, [_file(uri)])
     failed = callback_sink.wait_for_event("PlayFailed", call_connection_id=call_id)
@@ -129,10 +124,13 @@ def test_loop_plays_until_canceled_and_cancel_covers_queued_operations(emulator,
     callback_sink.wait_for_event("PlayStarted", call_connection_id=call_id)
     detail = emulator.control("GET", f"/calls/{call_id}").json()
     assert detail["media"]["current"]["loop"] is True and len(detail["media"]["queued"]) == 2
-    import time
-
-    time.sleep(8 * 2000 * SCALE / 1000)  # several loop lengths: still playing
-    assert "PlayCompleted" not in event_types(callback_sink, call_id)
+    # A clock that says when several loop lengths have passed: on another call, a prompt as long as eight loops
+    # (2000 ms each by --play-default-ms; a text plays 60 ms a character), started after the loop.
+    clock = connected_call(emulator, callback_sink)
+    _play(emulator, clock, [_text("x" * (8 * 2000 // 60 + 1))], operationContext="clock")
+    callback_sink.wait_for_event("PlayCompleted", call_connection_id=clock)
+    assert "PlayCompleted" not in event_types(callback_sink, call_id)  # the loop is still playing
+    action(emulator, clock, "terminate", None)
     assert action(emulator, call_id, "cancelAllMediaOperations", None).status_code == 202
     canceled = callback_sink.wait_for(lambda: [e["data"]["operationContext"] for e in callback_sink.events(call_id)
                                                if e["type"].endswith("Canceled")][2:] and

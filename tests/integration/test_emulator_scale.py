@@ -3,7 +3,6 @@ limit, eviction after --retention-seconds, parallel delivery across calls, and c
 
 from __future__ import annotations
 
-import socket
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from devstack.processes import free_ports
 from shared.callautomation.auth import HmacAuth
 from tests.support.acs import CALLER_ID, action, create_call, phone, unique_number
 from tests.support.emulator_process import running_emulator
@@ -93,9 +93,7 @@ def test_ended_calls_are_evicted_but_stay_in_history(tuned, callback_sink):
 
 
 def test_a_slow_webhook_does_not_hold_up_other_calls(tuned, callback_sink):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/cb"
+    dead = f"http://127.0.0.1:{free_ports()[0]}/cb"  # nobody listens there
     stuck = create_call(tuned, dead, "+15005550001").json()["callConnectionId"]  # retries after 3 s backoff
     started = time.monotonic()
     healthy = create_call(tuned, callback_sink.new_url(), "+15005550001").json()["callConnectionId"]

@@ -1,23 +1,20 @@
 """Start `python -m devhost --app-dir DIR --port 0` as a real subprocess (for devhost and end-to-end tests).
 
 devhost prints its function list and then a "devhost is ready: listening on <url>" line on stdout; the URL
-carries the port the OS picked. All output (stdout and the log on stderr) is drained in a background thread
-and kept, so tests can assert on log lines and failures show what the host said.
+carries the port the OS picked. All output (stdout and the log on stderr) is kept by devstack.processes (the one
+launcher), so tests can assert on log lines and failures show what the host said.
 """
 
 from __future__ import annotations
 
-import os
-import queue
 import re
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devstack.processes import Child, ChildHandle, start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 30
@@ -25,34 +22,23 @@ _READY = re.compile(r"devhost is ready: listening on (http://\S+)")
 
 
 @dataclass
-class RunningDevhost:
+class RunningDevhost(ChildHandle):
     base_url: str
-    pid: int
-    process: subprocess.Popen = field(repr=False)
-    _lines: list[str] = field(default_factory=list, repr=False)
+    child: Child = field(repr=False)
 
     def output(self) -> str:
-        return "\n".join(list(self._lines))
+        return self.child.output()
 
     def wait_for_output(self, text: str, timeout: float = 10) -> str:
         """Wait until `text` appears in the output; returns the whole output."""
-        deadline = time.monotonic() + timeout
-        while text not in self.output():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not in devhost output:\n{self.output()}")
-            time.sleep(0.05)
-        return self.output()
+        try:
+            return self.child.wait_for_output(text, timeout)
+        except RuntimeError as error:
+            raise AssertionError(str(error)) from None
 
     def stop(self, timeout: float = 15) -> int:
-        """Stop our child by its PID: SIGTERM (devhost's clean stop), wait, then kill. Returns the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.process.returncode
+        """Stop our child's process group: SIGTERM (devhost's clean stop), wait, then kill. Returns the exit code."""
+        return self.child.stop(timeout)
 
 
 @contextmanager
@@ -63,42 +49,10 @@ def running_devhost(
 
     `env` adds variables to this process's environment; `unset_env` removes inherited ones (environment
     variables win over local.settings.json, so a stray one would change what the test sees)."""
-    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    for name in unset_env:
-        child_env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--app-dir", str(app_dir), "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=child_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-    lines: list[str] = []
-    ready: queue.Queue = queue.Queue()
-
-    def drain_output() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            match = _READY.search(line)
-            if match:
-                ready.put(match.group(1))
-        ready.put(None)
-
-    threading.Thread(target=drain_output, name=f"devhost-{process.pid}-output", daemon=True).start()
-    running = RunningDevhost(base_url="", pid=process.pid, process=process, _lines=lines)
+    child = start("devhost", [sys.executable, "-m", "devhost", "--app-dir", str(app_dir), "--port", str(port)],
+                  env=env, unset_env=unset_env, cwd=REPO_ROOT, keep_lines=None)
     try:
-        try:
-            base_url = ready.get(timeout=STARTUP_TIMEOUT_SECONDS)
-        except queue.Empty:
-            raise RuntimeError("devhost did not become ready in time:\n" + running.output()) from None
-        if base_url is None:
-            process.wait(timeout=5)
-            raise RuntimeError(f"devhost exited with {process.returncode}:\n" + running.output())
-        running.base_url = base_url
-        yield running
+        base_url = child.wait_for_line(_READY, timeout=STARTUP_TIMEOUT_SECONDS).group(1)
+        yield RunningDevhost(base_url=base_url, child=child)
     finally:
-        running.stop()
+        child.stop(15)
