@@ -18,6 +18,7 @@ import requests
 from . import bounded_json
 from .call_leg_store import CallLegStore, utc_now
 from .call_legs import TimelineEntry
+from .http_environment import new_session
 from .outbox import Outbox, OutboxMessage
 from .storage import EVENT_DELIVERY_QUEUE
 from .subscriber_events import sign_webhook
@@ -76,7 +77,7 @@ class EventDeliverer:
         self._secret = secret
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
-        self._session = session or requests.Session()
+        self._session = session or new_session()
 
     @staticmethod
     def outbox_messages(call_leg_id: str, url: str | None, events: Iterable[dict[str, Any]]) -> list[OutboxMessage]:

@@ -21,6 +21,7 @@ import requests
 from requests.auth import AuthBase
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from ..http_environment import new_session
 from .auth import EntraIdAuth, HmacAuth, http_date
 from .connection_string import parse_connection_string
 from .errors import CallAutomationError, ServiceUnavailableError, error_for_status
@@ -76,7 +77,7 @@ class CallAutomationClient:
         self._api_version = api_version
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
-        self._session = session or requests.Session()
+        self._session = session or new_session()
         self._sleep = sleep
 
     @classmethod

@@ -3,6 +3,7 @@
 import pytest
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
+from shared import http_environment, storage
 from shared.settings import ConfigurationError, Settings
 from shared.storage import queue_client, table_client
 
@@ -57,3 +58,14 @@ def test_no_storage_setting_names_the_settings_to_set():
         table_client(Settings.from_environment({}), "t")
     with pytest.raises(ConfigurationError, match="__queueServiceUri"):
         queue_client(Settings.from_environment({}), "q")
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "REQUESTS_CA_BUNDLE", "NO_PROXY"])
+def test_storage_requests_look_at_the_environment_only_when_it_configures_something(monkeypatch, name):
+    for setting in http_environment.ENVIRONMENT_SETTINGS:
+        monkeypatch.delenv(setting, raising=False)
+        monkeypatch.delenv(setting.lower(), raising=False)
+    assert storage.storage_transport()._use_env_settings is False  # no ~/.netrc or proxy lookups per request
+
+    monkeypatch.setenv(name, "http://proxy.example:3128")
+    assert storage.storage_transport()._use_env_settings is True
