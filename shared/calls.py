@@ -44,9 +44,8 @@ from .callautomation import CallAutomationClient, CallAutomationError, Throttled
 from .callautomation.client import new_repeatability
 from .callautomation.identifiers import is_phone_number
 from .callback_binding import check_callback_token, check_events_belong, new_callback_token
-from .dialing import Dispatcher
 from .event_delivery import EventDeliverer
-from .lines import Grant, Lines, LinesBusyError, Wanted
+from .lines import Grant, LineKeeper, Lines, LinesBusyError, Wanted
 from .outbox import Outbox, OutboxMessage
 from .plans import CallPlan
 from .storage import CAMPAIGN_RESULTS_QUEUE, EVENT_DELIVERY_QUEUE
@@ -107,7 +106,7 @@ class CallService:
     default_caller_id: str | None = None
     cognitive_services_endpoint: str | None = None  # Azure AI services for text-to-speech prompts
     reconcile_after_seconds: float = 300.0  # a live leg ACS has not told us about for this long is checked
-    dispatcher: Dispatcher | None = None  # lines: calls take one, and a freed one is handed on
+    dispatcher: LineKeeper | None = None  # lines: calls take one, and a freed one is handed on
 
     # -- create and end ---------------------------------------------------------------------------------
 

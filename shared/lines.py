@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -147,6 +147,15 @@ class _Row:
 
     def is_free(self, now: float) -> bool:
         return not self.holder or self.expires_at <= now
+
+
+class LineKeeper(Protocol):
+    """What a call needs of the dispatcher (campaigns.dialing.Dispatcher): its lines, and a way to hand on the
+    line of a call that ended (to the next recipient of its campaign, or to whoever waits for the number)."""
+
+    lines: Lines
+
+    def line_freed(self, grant: Grant, campaign_id: str | None) -> None: ...
 
 
 class Lines:
