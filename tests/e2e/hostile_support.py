@@ -102,7 +102,9 @@ def tables_snapshot(stack) -> dict[str, list[dict]]:
         try:
             rows = [dict(row) for row in service.get_table_client(name).list_entities()]
             for row in rows:
-                row.pop("expiresAt", None)  # leases of live calls are renewed in the background
+                # leases of live calls are renewed, and their next check moved on, in the background
+                row.pop("expiresAt", None)
+                row.pop("checkAfter", None)
         except ResourceNotFoundError:
             rows = []  # no campaign has run in this session yet
         snapshot[name] = sorted(rows, key=lambda row: (row["PartitionKey"], row["RowKey"]))
