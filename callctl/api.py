@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -45,19 +46,40 @@ class CampaignApi:
         self._request("POST", _path(campaign_id, "cancel"))
 
     def download(self, campaign_id: str, name: str) -> bytes:
-        """`calls.csv` or `report.html`."""
-        return self._request("GET", _path(campaign_id, name)).content
+        """`calls.csv` (every page, joined) or `report.html`."""
+        return b"".join(self.download_parts(campaign_id, name))
+
+    def download_parts(self, campaign_id: str, name: str) -> Iterator[bytes]:
+        """The download a part at a time: calls.csv comes in pages (each with the header row, which only the
+        first part keeps), followed through their `Link: <...>; rel="next"` headers."""
+        answer = self._request("GET", _path(campaign_id, name))
+        first = True
+        while True:
+            content = answer.content
+            if not first and name == "calls.csv":
+                content = content.split(b"\r\n", 1)[1] if b"\r\n" in content else b""
+            yield content
+            first = False
+            following = answer.links.get("next", {}).get("url")
+            if not following:
+                return
+            # The app's Link holds a path on its own host; the key is sent again as a header, never in the URL.
+            target = urljoin(answer.url, following)
+            if _origin(target) != _origin(self.base_url):
+                raise ApiError("BadLink", "the next page is on another host; not following it")
+            answer = self._request("GET", target, absolute=True)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send, trying again (a little later) after a lost connection, 429 or 5xx: every call here is safe to
         repeat (a campaign id is always sent, recipients are added once, cancelling twice is cancelling)."""
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+        url = path if kwargs.pop("absolute", False) else self.base_url + path
         if self._key:
             headers[KEY_HEADER] = self._key
         for attempt in range(self._retries + 1):
             try:
                 answer = self._session.request(
-                    method, self.base_url + path, headers=headers, timeout=self._timeout, **kwargs
+                    method, url, headers=headers, timeout=self._timeout, **kwargs
                 )
             except requests.RequestException as exc:
                 error = ApiError("ConnectionError", f"could not reach {_origin(self.base_url)} ({type(exc).__name__})")

@@ -253,13 +253,18 @@ def report(api: CampaignApi, args: argparse.Namespace) -> int:
     for name, target in wanted.items():
         if not target:
             continue
-        content = api.download(args.campaign_id, name)
+        # A part (a page of calls.csv) at a time: a large campaign's CSV is never held whole.
+        parts = api.download_parts(args.campaign_id, name)
         if target == "-":
-            sys.stdout.buffer.write(content)
+            for content in parts:
+                sys.stdout.buffer.write(content)
             sys.stdout.flush()
         else:
-            Path(target).write_bytes(content)
-            print(f"wrote {target} ({len(content)} bytes)", file=sys.stderr)
+            written = 0
+            with Path(target).open("wb") as out:
+                for content in parts:
+                    written += out.write(content)
+            print(f"wrote {target} ({written} bytes)", file=sys.stderr)
     return 0
 
 

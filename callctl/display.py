@@ -18,7 +18,12 @@ def progress_line(summary: dict[str, Any], width: int = BAR_WIDTH) -> str:
         f"{progress['queued']} queued",
     ]
     outcomes = " ".join(f"{name} {count}" for name, count in summary.get("byOutcome", {}).items())
-    return printable(" · ".join([*parts, outcomes] if outcomes else parts))
+    if outcomes:
+        parts.append(outcomes)
+    reach = summary.get("reach") or {}
+    if reach.get("reachedShare") is not None:
+        parts.append(f"reached {_share(reach['reachedShare'])}")
+    return printable(" · ".join(parts))
 
 
 def fit(line: str, columns: int) -> str:
@@ -42,6 +47,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         ("Last ended", _when(timings.get("lastEndedAt"))),
         ("Elapsed", _duration(timings.get("elapsedSeconds"))),
         ("Mean call", _duration(timings.get("meanCallSeconds"))),
+        *_reach_rows(summary.get("reach")),
     ]
     lines = [f"{label:<12}{value}" for label, value in rows]
     outcomes = summary.get("byOutcome", {})
@@ -51,6 +57,27 @@ def summary_table(summary: dict[str, Any]) -> str:
         lines += [f"{name:<26}{count:>10}{_pct(count, done):>8}" for name, count in outcomes.items()]
         lines.append(f"{'Total done':<26}{done:>10}{'100%':>8}")
     return printable("\n".join(lines), keep_newlines=True)
+
+
+def _reach_rows(reach: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """`Reached  40% (20 picked up) · 50% done` and one row per milestone against the ideal."""
+    if not reach:
+        return []
+    rows = [("Reached", f"{_share(reach.get('reachedShare'))} ({reach.get('reached', 0)} picked up) · "
+                        f"{_share(reach.get('doneShare'))} done")]
+    concurrency = (reach.get("ideal") or {}).get("concurrency")
+    for milestone in reach.get("milestones", []):
+        after = milestone.get("reachedAfterSeconds")
+        rows.append((
+            f"{_share(milestone.get('share'))} reached",
+            ("not yet" if after is None else f"after {_duration(after)}")
+            + f" (ideal {_duration(milestone.get('idealSeconds'))} at {concurrency} calls at once)",
+        ))
+    return rows
+
+
+def _share(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.0f}%"
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:

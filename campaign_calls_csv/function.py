@@ -1,28 +1,64 @@
-"""GET /campaigns/{campaignId}/calls.csv: one row per recipient (status, outcome, times), as a download."""
+"""GET /campaigns/{campaignId}/calls.csv: one row per recipient (status, outcome, times), a page at a time.
+
+`?pageSize=` (1 to 5000, default 1000) rows per page, in a fixed order; while more follow, the answer has a
+`Link: <...>; rel="next"` header whose URL (with `continuation=`) gives the next page. Every page starts with
+the header row, so each is a CSV of its own; a client joining them drops the repeats. Paging keeps one page
+in memory, never the whole campaign."""
+
+from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 
-from shared.api_errors import api_handler
-from shared.campaign_reports import calls_csv, load_campaign
+from shared.api_errors import ApiError, api_handler
+from shared.api_models import ValidationError
+from shared.campaign_reports import calls_csv
+from shared.campaign_store import CampaignNotFoundError, InvalidContinuationError
+from shared.ids import is_campaign_id
 from shared.services import get_campaign_store
 
 bp = func.Blueprint()
+
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 1000, 5000
+MAX_CONTINUATION_CHARS = 200  # ours are base64 of a bucket and a phone number: far shorter
+
+
+def page_size(text: str | None) -> int:
+    if text is None or text == "":
+        return DEFAULT_PAGE_SIZE
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PAGE_SIZE):
+        raise ValidationError("pageSize", f"must be a whole number from 1 to {MAX_PAGE_SIZE}.")
+    return int(text)
 
 
 @bp.function_name("campaign_calls_csv")
 @bp.route(route="campaigns/{campaignId}/calls.csv", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @api_handler
 def campaign_calls_csv(req: func.HttpRequest) -> func.HttpResponse:
-    campaign, recipients = load_campaign(get_campaign_store(), req.route_params["campaignId"])  # 404 if unknown
-    # load_campaign accepted only [A-Za-z0-9-] in the id, so it is safe inside the header.
-    filename = f"campaign-{campaign.campaign_id}-calls.csv"
-    return func.HttpResponse(
-        calls_csv(recipients),
-        mimetype="text/csv",
-        charset="utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    campaign_id = req.route_params["campaignId"]
+    if not is_campaign_id(campaign_id):
+        raise CampaignNotFoundError(campaign_id)  # never sent to storage
+    size = page_size(req.params.get("pageSize"))
+    continuation = req.params.get("continuation") or None
+    if continuation is not None and len(continuation) > MAX_CONTINUATION_CHARS:
+        raise _bad_continuation()
+    store = get_campaign_store()
+    store.get_campaign(campaign_id)  # 404 if unknown
+    try:
+        page, next_token = store.recipients_page(campaign_id, size, continuation)
+    except InvalidContinuationError:
+        raise _bad_continuation() from None
+    # The id has only [A-Za-z0-9-] (checked above), so it is safe inside the headers.
+    headers = {
+        "Content-Disposition": f'attachment; filename="campaign-{campaign_id}-calls.csv"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if next_token is not None:
+        path = urlsplit(req.url).path or f"/api/campaigns/{campaign_id}/calls.csv"
+        headers["Link"] = f'<{path}?pageSize={size}&continuation={quote(next_token, safe="")}>; rel="next"'
+    return func.HttpResponse(calls_csv(page), mimetype="text/csv", charset="utf-8", headers=headers)
+
+
+def _bad_continuation() -> ApiError:
+    message = "The continuation is not one this endpoint gave; start again without it."
+    return ApiError(400, "InvalidContinuation", message)

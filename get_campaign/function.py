@@ -1,4 +1,6 @@
-"""GET /campaigns/{campaignId}: the campaign's summary (progress, outcomes, timings, settings) as JSON."""
+"""GET /campaigns/{campaignId}: the campaign's summary (progress, outcomes, timings, reach, settings) as JSON.
+
+Reads the campaign and its 16 counter rows: the same cost for 10 recipients or a million."""
 
 from datetime import UTC, datetime
 
@@ -15,5 +17,5 @@ bp = func.Blueprint()
 @bp.route(route="campaigns/{campaignId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @api_handler
 def get_campaign(req: func.HttpRequest) -> func.HttpResponse:
-    campaign, recipients = load_campaign(get_campaign_store(), req.route_params["campaignId"])  # 404 if unknown
-    return json_response(summarize(campaign, recipients, datetime.now(UTC)), headers={"Cache-Control": "no-store"})
+    campaign, counts = load_campaign(get_campaign_store(), req.route_params["campaignId"])  # 404 if unknown
+    return json_response(summarize(campaign, counts, datetime.now(UTC)), headers={"Cache-Control": "no-store"})

@@ -3,11 +3,18 @@
 - table `campaigns`, RowKey `campaign`, PartitionKey = campaign id: the campaign (settings, status);
 - table `recipients`, PartitionKey = `<campaign id>-<bucket 00..15>` (a hash of the number, so one big campaign
   is spread over 16 partitions), RowKey = the phone number. A recipient row is inserted once: listing someone
-  twice, or a message delivered twice, finds the row already there.
+  twice, or a message delivered twice, finds the row already there;
+- in each recipient partition, one counter row (RowKey `~counts`, see campaign_counters): the partition's counts
+  by status and outcome, attempts, times and the per-minute timeline of ends. Every write of a recipient that
+  changes what it counts for writes its counter row too, in one entity-group transaction with both rows
+  ETag-guarded: the summary reads 16 counter rows instead of every recipient, and they never drift.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -16,13 +23,15 @@ from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+from . import campaign_counters as counters
 from .ids import is_campaign_id, is_phone_number
 
 BUCKETS = 16
 CAMPAIGN_ROW = "campaign"
 MAX_UPDATE_ATTEMPTS = 20
+BATCH_ROWS = 99  # an entity-group transaction holds at most 100 operations: 99 recipients and their counter row
 
 # Recipient statuses. queued: waiting for its first call; calling: a call is live; waiting: a retry is scheduled.
 QUEUED, CALLING, WAITING, DONE, CANCELLED, EXPIRED = "queued", "calling", "waiting", "done", "cancelled", "expired"
@@ -41,6 +50,10 @@ class CampaignExistsError(Exception):
 
 class RecipientNotFoundError(LookupError):
     pass
+
+
+class InvalidContinuationError(ValueError):
+    """A `continuation` that no page of ours handed out."""
 
 
 @dataclass
@@ -146,12 +159,52 @@ class CampaignStore:
     # -- recipients -------------------------------------------------------------------------------------
 
     def add_recipient(self, recipient: Recipient) -> bool:
-        """Insert a recipient; False when the campaign already has this number."""
+        """Insert a recipient (and count it); False when the campaign already has this number."""
+        return self.add_recipients([recipient])[0]
+
+    def add_recipients(self, recipients: list[Recipient]) -> list[bool]:
+        """Insert recipients, each once, counted in their partitions' counter rows: one transaction per partition
+        and up to BATCH_ROWS recipients. For each, False when the campaign had the number already."""
+        added = [False] * len(recipients)
+        groups: dict[str, list[int]] = {}
+        for index, recipient in enumerate(recipients):
+            groups.setdefault(recipient_partition(recipient.campaign_id, recipient.phone_number), []).append(index)
+        for partition, indexes in groups.items():
+            for start in range(0, len(indexes), BATCH_ROWS):
+                chunk = indexes[start : start + BATCH_ROWS]
+                if len(chunk) > 1 and self._insert([recipients[i] for i in chunk], partition):
+                    for i in chunk:
+                        added[i] = True
+                    continue
+                # One of them was there already (a repeated message), or a single row: one at a time.
+                for i in chunk:
+                    added[i] = self._insert_one(recipients[i], partition)
+        return added
+
+    def _insert_one(self, recipient: Recipient, partition: str) -> bool:
+        for _ in range(MAX_UPDATE_ATTEMPTS):
+            if self._insert([recipient], partition):
+                return True
+            try:
+                self._recipients.get_entity(partition, recipient.phone_number)
+                return False  # listed before
+            except ResourceNotFoundError:
+                continue  # the counter row changed under us: count again
+        raise ResourceModifiedError(f"counts of {partition} kept changing")
+
+    def _insert(self, recipients: list[Recipient], partition: str) -> bool:
+        """Create the rows and add them to the counter row, all or nothing; False if the transaction failed."""
+        counts, etag = self._counts_row(partition)
+        for recipient in recipients:
+            counts.add(counters.contribution(recipient))
+        operations: list[Any] = [("create", _recipient_entity(r)) for r in recipients]
+        operations.append(_counter_operation(partition, counts, etag))
         try:
-            result = self._recipients.create_entity(_recipient_entity(recipient))
-        except ResourceExistsError:
+            results = self._recipients.submit_transaction(operations)
+        except (TableTransactionError, ResourceExistsError, ResourceModifiedError):
             return False
-        recipient.etag = result.get("etag")
+        for recipient, result in zip(recipients, results, strict=False):
+            recipient.etag = result.get("etag")
         return True
 
     def get_recipient(self, campaign_id: str, phone_number: str) -> Recipient:
@@ -165,13 +218,10 @@ class CampaignStore:
 
     def save_recipient(self, recipient: Recipient) -> None:
         """ETag-guarded; ResourceModifiedError when someone else changed it first."""
-        result = self._recipients.update_entity(
-            _recipient_entity(recipient),
-            mode=UpdateMode.REPLACE,
-            etag=recipient.etag,
-            match_condition=MatchConditions.IfNotModified,
-        )
-        recipient.etag = result.get("etag")
+        stored = self.get_recipient(recipient.campaign_id, recipient.phone_number)
+        if stored.etag != recipient.etag:
+            raise ResourceModifiedError(f"recipient {recipient.phone_number} changed")
+        self._save(stored, recipient)
 
     def update_recipient(
         self, campaign_id: str, phone_number: str, change: Callable[[Recipient], T], current: Recipient | None = None
@@ -181,22 +231,117 @@ class CampaignStore:
         for attempt in range(MAX_UPDATE_ATTEMPTS):
             fresh = attempt > 0 or current is None
             recipient = self.get_recipient(campaign_id, phone_number) if fresh else current
+            before = copy.deepcopy(recipient)
             result = change(recipient)
             try:
-                self.save_recipient(recipient)
+                self._save(before, recipient)
             except ResourceModifiedError:
                 continue
             return result
         raise ResourceModifiedError(f"recipient {phone_number} kept changing")
 
-    def list_recipients(self, campaign_id: str) -> list[Recipient]:
-        recipients: list[Recipient] = []
-        for bucket in range(BUCKETS):
-            rows = self._recipients.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": f"{campaign_id}-{bucket:02d}"}
+    def _save(self, before: Recipient, after: Recipient) -> None:
+        """Write `after` over `before` (as read, with its ETag), and the counter row by the difference."""
+        entity = _recipient_entity(after)
+        if entity == _recipient_entity(before):
+            return  # nothing changed (a repeated message): nothing to write, nothing to count twice
+        old, new = counters.contribution(before), counters.contribution(after)
+        if old == new:
+            result = self._recipients.update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=before.etag, match_condition=MatchConditions.IfNotModified
             )
-            recipients.extend(_recipient_from_entity(campaign_id, row) for row in rows)
+            after.etag = result.get("etag")
+            return
+        partition = entity["PartitionKey"]
+        counts, etag = self._counts_row(partition)
+        counts.add(old, -1).add(new)
+        operations = [
+            ("update", entity, {"mode": UpdateMode.REPLACE, "etag": before.etag,
+                                "match_condition": MatchConditions.IfNotModified}),
+            _counter_operation(partition, counts, etag),
+        ]
+        try:
+            results = self._recipients.submit_transaction(operations)
+        except (TableTransactionError, ResourceExistsError, ResourceNotFoundError) as error:
+            # The recipient or its counter row changed since they were read: read both again.
+            raise ResourceModifiedError(str(error)) from None
+        after.etag = results[0].get("etag")
+
+    def _counts_row(self, partition: str) -> tuple[counters.Counts, str | None]:
+        try:
+            entity = self._recipients.get_entity(partition, counters.COUNTER_ROW)
+        except ResourceNotFoundError:
+            return counters.Counts(), None
+        return counters.from_entity(entity), entity.metadata.get("etag")
+
+    def read_counts(self, campaign_id: str) -> counters.Counts:
+        """The campaign's counts: its 16 counter rows, whatever the number of recipients."""
+        return counters.total(self._counts_row(f"{campaign_id}-{bucket:02d}")[0] for bucket in range(BUCKETS))
+
+    def recipients_page(
+        self, campaign_id: str, page_size: int, continuation: str | None = None
+    ) -> tuple[list[Recipient], str | None]:
+        """Up to `page_size` recipients, partition by partition in number order, and the continuation for the
+        next page (None after the last). Only one page is ever in memory."""
+        bucket, after = read_continuation(continuation) if continuation else (0, "")
+        page: list[Recipient] = []
+        while bucket < BUCKETS and len(page) < page_size:
+            rows, more = self._rows_after(f"{campaign_id}-{bucket:02d}", after, page_size - len(page))
+            page.extend(_recipient_from_entity(campaign_id, row) for row in rows)
+            if rows:
+                after = rows[-1]["RowKey"]
+            if not more:
+                bucket, after = bucket + 1, ""
+        if bucket >= BUCKETS:
+            return page, None
+        return page, continuation_token(bucket, after)
+
+    def _rows_after(self, partition: str, after: str, limit: int) -> tuple[list[Any], bool]:
+        """Recipient rows of a partition after RowKey `after`: at most `limit`, and whether more may follow.
+        `RowKey lt '~'` leaves the counter row out."""
+        pages = self._recipients.query_entities(
+            "PartitionKey eq @pk and RowKey gt @after and RowKey lt @counts",
+            parameters={"pk": partition, "after": after, "counts": "~"},
+            results_per_page=limit,
+        ).by_page()
+        rows = list(next(pages, []))[:limit]
+        return rows, len(rows) == limit or pages.continuation_token is not None
+
+    def list_recipients(self, campaign_id: str) -> list[Recipient]:
+        """Every recipient, in memory: for tools and tests on small campaigns. The API pages (recipients_page)."""
+        recipients: list[Recipient] = []
+        token: str | None = None
+        while True:
+            page, token = self.recipients_page(campaign_id, 1000, token)
+            recipients.extend(page)
+            if token is None:
+                break
         return sorted(recipients, key=lambda r: (r.submitted_at or "", r.phone_number))
+
+
+def _counter_operation(partition: str, counts: counters.Counts, etag: str | None) -> Any:
+    """Replace the counter row as read (ETag-guarded), or create it when there was none."""
+    entity = counters.to_entity(partition, counts)
+    if etag is None:
+        return ("create", entity)
+    guard = {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+    return ("update", entity, guard)
+
+
+def continuation_token(bucket: int, after: str) -> str:
+    return base64.urlsafe_b64encode(f"{bucket}:{after}".encode()).decode().rstrip("=")
+
+
+def read_continuation(token: str) -> tuple[int, str]:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        bucket_text, after = text.split(":", 1)
+        bucket = int(bucket_text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidContinuationError(token[:40]) from None
+    if not 0 <= bucket < BUCKETS or not (after == "" or is_phone_number(after)) or not bucket_text.isdigit():
+        raise InvalidContinuationError(token[:40])
+    return bucket, after
 
 
 _JSON_FIELDS = ("outcome_code", "history")

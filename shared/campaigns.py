@@ -273,13 +273,17 @@ class CampaignService:
         campaign = self.dispatcher.campaign(campaign_id, fresh=True)
         added = 0
         ready: list[Recipient] = []
-        for entry in recipients:
-            recipient = Recipient(campaign_id, entry.phone_number, time_zone=entry.time_zone, submitted_at=utc_now())
-            if self.campaigns.add_recipient(recipient):
+        new = [
+            Recipient(campaign_id, entry.phone_number, time_zone=entry.time_zone, submitted_at=utc_now())
+            for entry in recipients
+        ]
+        # In one batch: a transaction per partition inserts its rows and counts them.
+        for recipient, inserted in zip(new, self.campaigns.add_recipients(new), strict=True):
+            if inserted:
                 added += 1
                 ready.append(recipient)
                 continue
-            recipient = self.campaigns.get_recipient(campaign_id, entry.phone_number)
+            recipient = self.campaigns.get_recipient(campaign_id, recipient.phone_number)
             if recipient.status == QUEUED and recipient.dials == 0:
                 ready.append(recipient)  # this message came again after a crash: maybe it never joined the line
         self._line_up(campaign, [(recipient, 1) for recipient in ready], now)

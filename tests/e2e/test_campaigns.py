@@ -4,11 +4,14 @@ import itertools
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
 
 import pytest
 import requests
 from azure.data.tables import TableServiceClient
 
+from shared.campaign_counters import counts_of
+from shared.campaign_reach import REACHED_OUTCOMES
 from shared.campaign_store import CampaignStore
 from tests.e2e.campaign_support import (
     MAX_CONCURRENT,
@@ -75,6 +78,14 @@ def test_a_campaign_of_hundreds_ends_right_within_its_caps(stack, campaigns):
     assert peak_overlap(calls) >= 3  # the caps were actually exercised, not avoided
     assert {c["callerId"] for c in calls} == set(CALLER_IDS)  # calls spread over the pool
     _check_reports(stack, campaign_id, recipients)
+    _check_counts(campaigns, campaign_id)
+
+
+def _check_counts(campaigns, campaign_id):
+    """The counter rows, kept with every write through redeliveries and races, add up to the rows themselves."""
+    kept, rows = campaigns.read_counts(campaign_id), counts_of(campaigns.list_recipients(campaign_id))
+    assert (kept.by_status, kept.by_outcome, kept.attempts, kept.called, kept.duration_count, kept.ended) == (
+        rows.by_status, rows.by_outcome, rows.attempts, rows.called, rows.duration_count, rows.ended)
 
 
 def _check_reports(stack, campaign_id, recipients):
@@ -83,8 +94,21 @@ def _check_reports(stack, campaign_id, recipients):
     assert summary["recipients"] == len(recipients)
     assert summary["byOutcome"] == dict(Counter(r.expected_outcome for r in recipients))
     assert summary["attempts"] == sum(r.expected_calls for r in recipients)
-    csv_rows = requests.get(f"{stack.app_url}/campaigns/{campaign_id}/calls.csv", timeout=15).text.strip().splitlines()
-    assert len(csv_rows) == len(recipients) + 1
+    reached = sum(n for o, n in summary["byOutcome"].items() if o in REACHED_OUTCOMES)
+    reach = summary["reach"]
+    assert reach["reached"] == reached and reach["reachedShare"] == round(reached / len(recipients), 4)
+    assert [m["share"] for m in reach["milestones"]] == [0.5, 0.9]
+    if reached / len(recipients) >= 0.5:
+        assert 0 <= reach["milestones"][0]["reachedAfterSeconds"] <= summary["timings"]["elapsedSeconds"] + 60
+    assert reach["ideal"]["concurrency"] >= 1 and reach["overTime"][-1]["reachedShare"] == reach["reachedShare"]
+    # calls.csv a few rows a page, followed through its Link headers: every recipient once.
+    rows, url = [], f"{stack.app_url}/campaigns/{campaign_id}/calls.csv?pageSize=37"
+    while url:
+        answer = requests.get(url, timeout=15)
+        assert answer.status_code == 200, answer.text
+        rows += answer.text.strip().splitlines()[1:]
+        url = urljoin(answer.url, answer.links["next"]["url"]) if "next" in answer.links else None
+    assert len(rows) == len(set(rows)) == len(recipients)
     page = requests.get(f"{stack.app_url}/campaigns/{campaign_id}/report.html", timeout=15)
     assert page.headers["Content-Type"].startswith("text/html") and "<svg" in page.text
 

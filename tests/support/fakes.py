@@ -9,6 +9,7 @@ import copy
 from collections.abc import Callable
 from typing import TypeVar
 
+from shared import campaign_counters as counters
 from shared.call_leg_store import CallLegNotFoundError
 from shared.call_legs import CallLeg
 from shared.campaign_store import (
@@ -17,6 +18,9 @@ from shared.campaign_store import (
     CampaignNotFoundError,
     Recipient,
     RecipientNotFoundError,
+    bucket_of,
+    continuation_token,
+    read_continuation,
 )
 from shared.lines import Grant, Waiting, Wanted
 
@@ -24,11 +28,14 @@ T = TypeVar("T")
 
 
 class CampaignTables:
-    """Campaigns and recipients in memory, with CampaignStore's answers."""
+    """Campaigns and recipients in memory, with CampaignStore's answers: the same counts kept with each write
+    (so a summary reads them, not the rows) and the same pages in the same order."""
 
     def __init__(self) -> None:
         self.campaigns: dict[str, Campaign] = {}
         self.recipients: dict[str, list[Recipient]] = {}
+        self.counts: dict[str, counters.Counts] = {}  # campaign -> its counts (the store splits them by partition)
+        self.counts_reads = 0
 
     def create_campaign(self, campaign: Campaign) -> Campaign:
         if campaign.campaign_id in self.campaigns:
@@ -52,7 +59,11 @@ class CampaignTables:
         if any(r.phone_number == recipient.phone_number for r in listed):
             return False
         listed.append(copy.deepcopy(recipient))
+        self.counts.setdefault(recipient.campaign_id, counters.Counts()).add(counters.contribution(recipient))
         return True
+
+    def add_recipients(self, recipients: list[Recipient]) -> list[bool]:
+        return [self.add_recipient(recipient) for recipient in recipients]
 
     def get_recipient(self, campaign_id: str, phone_number: str) -> Recipient:
         for recipient in self.recipients.get(campaign_id, []):
@@ -64,10 +75,30 @@ class CampaignTables:
         self, campaign_id: str, phone_number: str, change: Callable[[Recipient], T], current: Recipient | None = None
     ) -> T:
         recipient = self.get_recipient(campaign_id, phone_number)  # `current` may be stale here too: read afresh
+        before = counters.contribution(recipient)
         result = change(recipient)
         listed = self.recipients[campaign_id]
         listed[[r.phone_number for r in listed].index(phone_number)] = recipient
+        self.counts[campaign_id].add(before, -1).add(counters.contribution(recipient))
         return result
+
+    def read_counts(self, campaign_id: str) -> counters.Counts:
+        self.counts_reads += 1
+        return copy.deepcopy(self.counts.get(campaign_id, counters.Counts()))
+
+    def recipients_page(
+        self, campaign_id: str, page_size: int, continuation: str | None = None
+    ) -> tuple[list[Recipient], str | None]:
+        bucket, after = read_continuation(continuation) if continuation else (0, "")
+        def place(r: Recipient) -> tuple[int, str]:
+            return bucket_of(r.phone_number), r.phone_number  # the store's order: partition, then number
+
+        rest = sorted((r for r in self.recipients.get(campaign_id, []) if place(r) > (bucket, after)), key=place)
+        page = [copy.deepcopy(r) for r in rest[:page_size]]
+        if len(rest) <= page_size:
+            return page, None
+        last = page[-1]
+        return page, continuation_token(bucket_of(last.phone_number), last.phone_number)
 
     def list_recipients(self, campaign_id: str) -> list[Recipient]:
         return [copy.deepcopy(r) for r in self.recipients.get(campaign_id, [])]
