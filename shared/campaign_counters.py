@@ -1,11 +1,11 @@
 """What a campaign's summary needs, kept as counts so reading it costs the same for 10 or 10 million recipients.
 
-Each recipient partition (`<campaign id>-<bucket>`) holds one counter row (RowKey `~counts`: `~` sorts after
-every phone number, which starts with `+`, and no phone number can be it). The row is the sum of
-`contribution(recipient)` over the partition's recipients. Every write that changes a recipient's contribution
-changes the counter row by the difference in the same entity-group transaction, both ETag-guarded (see
-CampaignStore), so the two never disagree: a crash leaves both or neither, and a redelivered message that
-finds the recipient already moved on changes nothing.
+Each recipient partition (`<campaign id>-<bucket>`) holds campaign_store.COUNTER_SHARDS counter rows
+(RowKeys `~counts-<n>`: `~` sorts after every phone number, which starts with `+`, and no phone number can be
+one). Row n is the sum of `contribution(recipient)` over the partition's recipients whose number hashes to n.
+Every write that changes a recipient's contribution changes its counter row by the difference in the same
+entity-group transaction, both ETag-guarded (see CampaignStore), so the two never disagree: a crash leaves both
+or neither, and a redelivered message that finds the recipient already moved on changes nothing.
 
 Pure: no storage here, only the counts, their arithmetic and their entity form.
 """
@@ -24,7 +24,7 @@ from . import campaign_store
 if TYPE_CHECKING:
     from .campaign_store import Recipient
 
-COUNTER_ROW = "~counts"
+COUNTER_ROW_PREFIX = "~counts-"
 UNKNOWN_OUTCOME = "unknown"  # a done recipient without a recorded outcome (should not happen)
 # The timeline is kept per minute; a campaign that runs so long that its timeline would crowd the entity (1 MB,
 # 64 KB per property) is kept per 2, 4, ... minutes instead. 12 chunks of 30,000 characters stay far below.
@@ -124,12 +124,16 @@ def minute_start(minute: int) -> datetime:
 # -- entity form ------------------------------------------------------------------------------------------------
 
 
-def to_entity(partition: str, counts: Counts) -> dict[str, Any]:
-    """The counter row. Dicts are JSON (statuses and outcomes are data, not valid property names)."""
+def counter_row(shard: int) -> str:
+    return f"{COUNTER_ROW_PREFIX}{shard}"
+
+
+def to_entity(partition: str, row: str, counts: Counts) -> dict[str, Any]:
+    """A counter row. Dicts are JSON (statuses and outcomes are data, not valid property names)."""
     chunks = _timeline_chunks(counts)
     entity: dict[str, Any] = {
         "PartitionKey": partition,
-        "RowKey": COUNTER_ROW,
+        "RowKey": row,
         "byStatus": json.dumps(counts.by_status, sort_keys=True),
         "byOutcome": json.dumps(counts.by_outcome, sort_keys=True),
         "attempts": counts.attempts,

@@ -4,19 +4,23 @@
 - table `recipients`, PartitionKey = `<campaign id>-<bucket 00..15>` (a hash of the number, so one big campaign
   is spread over 16 partitions), RowKey = the phone number. A recipient row is inserted once: listing someone
   twice, or a message delivered twice, finds the row already there;
-- in each recipient partition, one counter row (RowKey `~counts`, see campaign_counters): the partition's counts
-  by status and outcome, attempts, times and the per-minute timeline of ends. Every write of a recipient that
-  changes what it counts for writes its counter row too, in one entity-group transaction with both rows
-  ETag-guarded: the summary reads 16 counter rows instead of every recipient, and they never drift.
+- in each recipient partition, 8 counter rows (RowKeys `~counts-0..7`, see campaign_counters): the counts by
+  status and outcome, attempts, times and the per-minute timeline of ends of the partition's recipients whose
+  numbers hash to that row. Every write of a recipient that changes what it counts for writes its counter row
+  too, in one entity-group transaction with both rows ETag-guarded: the summary reads 16 partitions' counter
+  rows (one query each) instead of every recipient, and they never drift.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -31,7 +35,12 @@ from .ids import is_campaign_id, is_phone_number
 BUCKETS = 16
 CAMPAIGN_ROW = "campaign"
 MAX_UPDATE_ATTEMPTS = 20
-BATCH_ROWS = 99  # an entity-group transaction holds at most 100 operations: 99 recipients and their counter row
+# A partition's counts are split over COUNTER_SHARDS rows, each recipient counted in the one its number hashes
+# to: a big campaign changes its counts ~3 times per call, and one row per partition taking every change would
+# be a hot row whose ETag races grow with the instances.
+COUNTER_SHARDS = 8
+# An entity-group transaction holds at most 100 operations: the recipients and the counter rows they count in.
+BATCH_ROWS = 100 - COUNTER_SHARDS
 
 # Recipient statuses. queued: waiting for its first call; calling: a call is live; waiting: a retry is scheduled.
 QUEUED, CALLING, WAITING, DONE, CANCELLED, EXPIRED = "queued", "calling", "waiting", "done", "cancelled", "expired"
@@ -99,10 +108,63 @@ def recipient_partition(campaign_id: str, phone_number: str) -> str:
     return f"{campaign_id}-{bucket_of(phone_number):02d}"
 
 
+def counter_row_of(phone_number: str) -> str:
+    """The counter row (within the recipient's partition) that counts this number: other bits of the same hash."""
+    digest = hashlib.sha256(phone_number.encode()).hexdigest()
+    return counters.counter_row(int(digest[8:16], 16) % COUNTER_SHARDS)
+
+
+class CounterRows:
+    """The counter rows this instance last read or wrote, with their ETags, and one lock per row.
+
+    Why a cache of our own: every recipient transition rewrites its counter row, and reading the row first would
+    cost one more request per write. A copy that another instance has overtaken only fails the ETag-guarded
+    transaction, which then reads the row afresh; the lock keeps this instance's own writers from racing each
+    other for the same row. Bounded: the least recently used rows are forgotten first."""
+
+    def __init__(self, table: TableClient, limit: int = 4096) -> None:
+        self._table = table
+        self._limit = limit
+        self._rows: OrderedDict[tuple[str, str], tuple[counters.Counts, str | None]] = OrderedDict()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._guard:
+            if len(self._locks) > self._limit:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            return self._locks.setdefault(key, threading.Lock())
+
+    def read(self, key: tuple[str, str]) -> tuple[counters.Counts, str | None]:
+        """The row as last known (a copy to change), or as stored; (empty, None) when there is none yet."""
+        with self._guard:
+            known = self._rows.get(key)
+        if known is not None:
+            return copy.deepcopy(known[0]), known[1]
+        try:
+            entity = self._table.get_entity(*key)
+        except ResourceNotFoundError:
+            return counters.Counts(), None
+        return counters.from_entity(entity), entity.metadata.get("etag")
+
+    def remember(self, key: tuple[str, str], counts: counters.Counts, etag: str | None) -> None:
+        with self._guard:
+            self._rows[key] = (copy.deepcopy(counts), etag)
+            self._rows.move_to_end(key)
+            while len(self._rows) > self._limit:
+                self._rows.popitem(last=False)
+
+    def forget(self, keys: list[tuple[str, str]]) -> None:
+        with self._guard:
+            for key in keys:
+                self._rows.pop(key, None)
+
+
 class CampaignStore:
     def __init__(self, campaigns: TableClient, recipients: TableClient) -> None:
         self._campaigns = campaigns
         self._recipients = recipients
+        self._counter_rows = CounterRows(recipients)
 
     def ensure_tables(self) -> None:
         for table in (self._campaigns, self._recipients):
@@ -193,16 +255,28 @@ class CampaignStore:
         raise ResourceModifiedError(f"counts of {partition} kept changing")
 
     def _insert(self, recipients: list[Recipient], partition: str) -> bool:
-        """Create the rows and add them to the counter row, all or nothing; False if the transaction failed."""
-        counts, etag = self._counts_row(partition)
+        """Create the rows and add them to their counter rows, all or nothing; False if the transaction failed."""
+        added: dict[tuple[str, str], counters.Counts] = {}
         for recipient in recipients:
-            counts.add(counters.contribution(recipient))
-        operations: list[Any] = [("create", _recipient_entity(r)) for r in recipients]
-        operations.append(_counter_operation(partition, counts, etag))
-        try:
-            results = self._recipients.submit_transaction(operations)
-        except (TableTransactionError, ResourceExistsError, ResourceModifiedError):
-            return False
+            key = (partition, counter_row_of(recipient.phone_number))
+            added.setdefault(key, counters.Counts()).add(counters.contribution(recipient))
+        keys = sorted(added)  # locks always taken in the same order: no two writers wait for each other
+        with contextlib.ExitStack() as held:
+            for key in keys:
+                held.enter_context(self._counter_rows.lock(key))
+            operations: list[Any] = [("create", _recipient_entity(r)) for r in recipients]
+            updated = []
+            for key in keys:
+                counts, etag = self._counter_rows.read(key)
+                updated.append(counts.add(added[key]))
+                operations.append(_counter_operation(key, updated[-1], etag))
+            try:
+                results = self._recipients.submit_transaction(operations)
+            except (TableTransactionError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                self._counter_rows.forget(keys)
+                return False
+            for key, counts, result in zip(keys, updated, results[len(recipients) :], strict=True):
+                self._counter_rows.remember(key, counts, result.get("etag"))
         for recipient, result in zip(recipients, results, strict=False):
             recipient.etag = result.get("etag")
         return True
@@ -215,13 +289,6 @@ class CampaignStore:
         except (ResourceNotFoundError, ValueError):
             raise RecipientNotFoundError(f"{campaign_id}/{phone_number}") from None
         return _recipient_from_entity(campaign_id, entity)
-
-    def save_recipient(self, recipient: Recipient) -> None:
-        """ETag-guarded; ResourceModifiedError when someone else changed it first."""
-        stored = self.get_recipient(recipient.campaign_id, recipient.phone_number)
-        if stored.etag != recipient.etag:
-            raise ResourceModifiedError(f"recipient {recipient.phone_number} changed")
-        self._save(stored, recipient)
 
     def update_recipient(
         self, campaign_id: str, phone_number: str, change: Callable[[Recipient], T], current: Recipient | None = None
@@ -252,31 +319,35 @@ class CampaignStore:
             )
             after.etag = result.get("etag")
             return
-        partition = entity["PartitionKey"]
-        counts, etag = self._counts_row(partition)
-        counts.add(old, -1).add(new)
-        operations = [
-            ("update", entity, {"mode": UpdateMode.REPLACE, "etag": before.etag,
-                                "match_condition": MatchConditions.IfNotModified}),
-            _counter_operation(partition, counts, etag),
-        ]
-        try:
-            results = self._recipients.submit_transaction(operations)
-        except (TableTransactionError, ResourceExistsError, ResourceNotFoundError) as error:
-            # The recipient or its counter row changed since they were read: read both again.
-            raise ResourceModifiedError(str(error)) from None
+        key = (entity["PartitionKey"], counter_row_of(after.phone_number))
+        with self._counter_rows.lock(key):
+            counts, etag = self._counter_rows.read(key)
+            counts.add(old, -1).add(new)
+            operations = [
+                ("update", entity, {"mode": UpdateMode.REPLACE, "etag": before.etag,
+                                    "match_condition": MatchConditions.IfNotModified}),
+                _counter_operation(key, counts, etag),
+            ]
+            try:
+                results = self._recipients.submit_transaction(operations)
+            except (TableTransactionError, ResourceExistsError, ResourceNotFoundError) as error:
+                # The recipient or its counter row changed since they were read: read both again.
+                self._counter_rows.forget([key])
+                raise ResourceModifiedError(str(error)) from None
+            self._counter_rows.remember(key, counts, results[1].get("etag"))
         after.etag = results[0].get("etag")
 
-    def _counts_row(self, partition: str) -> tuple[counters.Counts, str | None]:
-        try:
-            entity = self._recipients.get_entity(partition, counters.COUNTER_ROW)
-        except ResourceNotFoundError:
-            return counters.Counts(), None
-        return counters.from_entity(entity), entity.metadata.get("etag")
-
     def read_counts(self, campaign_id: str) -> counters.Counts:
-        """The campaign's counts: its 16 counter rows, whatever the number of recipients."""
-        return counters.total(self._counts_row(f"{campaign_id}-{bucket:02d}")[0] for bucket in range(BUCKETS))
+        """The campaign's counts: the counter rows of its 16 partitions (one query each), whatever the number of
+        recipients. `RowKey gt '~'` leaves every recipient out."""
+        parts = []
+        for bucket in range(BUCKETS):
+            partition = f"{campaign_id}-{bucket:02d}"
+            rows = self._recipients.query_entities(
+                "PartitionKey eq @pk and RowKey gt @counts", parameters={"pk": partition, "counts": "~"}
+            )
+            parts.extend(counters.from_entity(row) for row in rows)
+        return counters.total(parts)
 
     def recipients_page(
         self, campaign_id: str, page_size: int, continuation: str | None = None
@@ -298,7 +369,7 @@ class CampaignStore:
 
     def _rows_after(self, partition: str, after: str, limit: int) -> tuple[list[Any], bool]:
         """Recipient rows of a partition after RowKey `after`: at most `limit`, and whether more may follow.
-        `RowKey lt '~'` leaves the counter row out."""
+        `RowKey lt '~'` leaves the counter rows out."""
         pages = self._recipients.query_entities(
             "PartitionKey eq @pk and RowKey gt @after and RowKey lt @counts",
             parameters={"pk": partition, "after": after, "counts": "~"},
@@ -319,9 +390,9 @@ class CampaignStore:
         return sorted(recipients, key=lambda r: (r.submitted_at or "", r.phone_number))
 
 
-def _counter_operation(partition: str, counts: counters.Counts, etag: str | None) -> Any:
+def _counter_operation(key: tuple[str, str], counts: counters.Counts, etag: str | None) -> Any:
     """Replace the counter row as read (ETag-guarded), or create it when there was none."""
-    entity = counters.to_entity(partition, counts)
+    entity = counters.to_entity(*key, counts)
     if etag is None:
         return ("create", entity)
     guard = {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}

@@ -7,7 +7,7 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +26,7 @@ from shared.campaign_store import (
     CampaignStore,
     Recipient,
     _recipient_entity,
+    counter_row_of,
     recipient_partition,
 )
 
@@ -118,8 +119,12 @@ def test_every_transition_is_counted_once_and_a_repeat_changes_nothing(tables):
 def test_concurrent_writers_on_one_partition_keep_the_counts_exact(tables):
     store = _store(tables)
     cid = _campaign(store).campaign_id
-    # Numbers of one partition, so every writer contends for the same counter row.
-    numbers = [n for n in (_number(i) for i in range(2000)) if recipient_partition(cid, n).endswith("-03")][:24]
+    # Numbers of one partition and one counter row, so every writer contends for it. A store per writer: each
+    # acts as its own instance, with its own copy of the counter row going stale.
+    numbers = [
+        n for n in (_number(i) for i in range(20_000))
+        if recipient_partition(cid, n).endswith("-03") and counter_row_of(n) == "~counts-5"
+    ][:24]
     store.add_recipients([Recipient(cid, n) for n in numbers])
 
     def dial_and_finish(number: str) -> None:
@@ -138,6 +143,35 @@ def test_concurrent_writers_on_one_partition_keep_the_counts_exact(tables):
 
     assert _stored_counts(store, cid) == counters.counts_of(store.list_recipients(cid))
     assert _stored_counts(store, cid).by_status == {DONE: 24}
+
+
+def test_one_instance_reads_a_counter_row_once_and_then_writes_from_what_it_wrote(tables):
+    store = _store(tables)
+    cid = _campaign(store).campaign_id
+    numbers = [n for n in (_number(i) for i in range(2000)) if recipient_partition(cid, n).endswith("-07")][:30]
+    store.add_recipients([Recipient(cid, n) for n in numbers])
+    def call(r: Recipient) -> None:
+        r.status = CALLING
+
+    def end_as(outcome: str) -> Callable[[Recipient], None]:
+        def end(r: Recipient) -> None:
+            r.status, r.outcome = DONE, outcome
+
+        return end
+
+    for number in numbers:  # warm: every counter row of the partition read or written once
+        store.update_recipient(cid, number, call)
+
+    before = tables[2].requests
+    for number in numbers:
+        store.update_recipient(cid, number, end_as("busy"))
+    assert tables[2].requests - before == 2 * len(numbers)  # per write: the recipient's read and one transaction
+
+    other = _store(tables)  # another instance moves a counter row on: this one's copy is stale, and it recovers
+    other.update_recipient(cid, numbers[0], end_as("declined"))
+    same_row = next(n for n in numbers[1:] if counter_row_of(n) == counter_row_of(numbers[0]))
+    store.update_recipient(cid, same_row, end_as("no-answer"))
+    assert _stored_counts(store, cid) == counters.counts_of(store.list_recipients(cid))
 
 
 def test_the_calls_csv_pages_through_every_recipient_once(tables):
@@ -190,7 +224,12 @@ def _bulk_insert(table: TableClient, cid: str, count: int) -> None:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(table.submit_transaction, batches))
     for partition, rows in groups.items():
-        table.upsert_entity(counters.to_entity(partition, counters.counts_of(rows)), mode=UpdateMode.REPLACE)
+        shards: dict[str, list[Recipient]] = {}
+        for r in rows:
+            shards.setdefault(counter_row_of(r.phone_number), []).append(r)
+        for row, counted in shards.items():
+            entity = counters.to_entity(partition, row, counters.counts_of(counted))
+            table.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
 
 def _summary_cost(tables, cid: str) -> tuple[int, float, dict]:

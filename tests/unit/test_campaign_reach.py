@@ -74,7 +74,7 @@ def test_a_summary_has_the_reach_of_its_counts():
 def test_counts_add_and_take_back_and_survive_their_entity_form():
     a, b = _done(1, "confirmed", 1), _done(2, "busy", 700)
     counts = counters.counts_of([a, b])
-    again = counters.from_entity(counters.to_entity("c1-00", counts))
+    again = counters.from_entity(counters.to_entity("c1-00", counters.counter_row(0), counts))
     assert again == counts
     counts.add(counters.contribution(b), -1)
     assert counts.by_outcome == {"confirmed": 1} and counts.recipients == 1 and len(counts.ended) == 1
@@ -82,7 +82,7 @@ def test_counts_add_and_take_back_and_survive_their_entity_form():
 
 def test_a_long_timeline_is_coarsened_to_fit_the_entity():
     counts = counters.Counts(ended={m: {"confirmed": 1, "no-answer": 2} for m in range(0, 60_000 * 4, 4)})
-    entity = counters.to_entity("c1-00", counts)
+    entity = counters.to_entity("c1-00", counters.counter_row(0), counts)
     assert entity["binMinutes"] > 1 and entity["endedChunks"] <= counters.MAX_CHUNKS
     back = counters.from_entity(entity)
     assert sum(o["no-answer"] for o in back.ended.values()) == 120_000  # nothing lost, only coarser
