@@ -14,8 +14,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .acs_events import AcsEvent
-from .api_errors import ApiError, call_ended, call_not_connected
 from .api_models import CancelMediaRequest, CreateCallRequest, InviteParticipantsRequest, PlayAudioRequest
+from .call_errors import CallEndedError, CallNotConnectedError
 from .call_flow import (
     Action,
     AskForKey,
@@ -43,6 +43,7 @@ from .callautomation.identifiers import is_phone_number
 from .callback_binding import check_callback_token, check_events_belong, new_callback_token
 from .dialing import Dispatcher
 from .event_delivery import EventDeliverer
+from .fields import ValidationError
 from .lines import Grant, Lines, LinesBusyError, Wanted
 from .messages.campaign_results import CampaignResultMessage
 from .messages.in_process import LINE_FREED, PLAN_STEP, LineFreedMessage, PlanStepMessage
@@ -320,9 +321,7 @@ class CallService:
         leg = self._connected_leg(call_leg_id)
         caller_id = request.alternate_caller_id or leg.caller_id or self.default_caller_id
         if any(is_phone_number(p) for p in request.participants) and not caller_id:
-            raise ApiError(
-                400, "InvalidRequest", "Invalid field 'alternateCallerId': is required to invite a phone number."
-            )
+            raise ValidationError("alternateCallerId", "is required to invite a phone number.")
         operations = []
         for participant in request.participants:
             operation = Operation(
@@ -549,15 +548,15 @@ class CallService:
     def _live_leg(self, call_leg_id: str) -> CallLeg:
         leg = self.store.get(call_leg_id)
         if leg.is_ended:
-            raise call_ended(call_leg_id)
+            raise CallEndedError(call_leg_id)
         if not leg.acs_call_connection_id:
-            raise call_not_connected(call_leg_id, leg.state.value)
+            raise CallNotConnectedError(call_leg_id, leg.state.value)
         return leg
 
     def _connected_leg(self, call_leg_id: str) -> CallLeg:
         leg = self._live_leg(call_leg_id)
         if leg.state is not LegState.ESTABLISHED:
-            raise call_not_connected(call_leg_id, leg.state.value)
+            raise CallNotConnectedError(call_leg_id, leg.state.value)
         return leg
 
     def _record_operation(self, call_leg_id: str, operation: Operation, details: dict[str, Any]) -> None:

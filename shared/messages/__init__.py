@@ -12,6 +12,7 @@ from .campaign_results import CampaignResultMessage
 from .create_call import CreateCallMessage
 from .event_delivery import EventDeliveryMessage
 from .in_process import LineFreedMessage, PlanStepMessage
+from .play_audio import PlayAudioMessage
 
 __all__ = [
     "CampaignDialMessage",
@@ -21,4 +22,5 @@ __all__ = [
     "EventDeliveryMessage",
     "LineFreedMessage",
     "PlanStepMessage",
+    "PlayAudioMessage",
 ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..api_models import CreateCallRequest, parse_create_call
+from ..fields import ValidationError
 from ..queue_messages import json_object
 from ..storage import CREATE_CALL_QUEUE
 
@@ -46,3 +48,17 @@ class CreateCallMessage:
         """What names the call: the message's idempotencyKey, or without one the queue message's id (delivery is
         at least once, so every message places at most one call)."""
         return self.request.idempotency_key or f"message:{message_id}"
+
+    def named_request(self, message_id: str) -> CreateCallRequest:
+        """The request, named by `idempotency_key(message_id)`."""
+        return dataclasses.replace(self.request, idempotency_key=self.idempotency_key(message_id))
+
+    @classmethod
+    def leg_in(cls, text: str | bytes, message_id: str) -> str | None:
+        """The call leg the message places (None for a message that cannot be read)."""
+        from ..calls import call_leg_id_for  # calls imports the messages
+
+        try:
+            return call_leg_id_for(cls.from_message(text).idempotency_key(message_id))
+        except ValidationError:
+            return None

@@ -56,7 +56,8 @@ class EventDeliveryMessage:
         return EventDeliveryMessage(self.call_leg_id, self.url, self.event, self.attempt + 1)
 
     @staticmethod
-    def leg_in(text: str | bytes) -> str | None:
+    def leg_in(text: str | bytes, message_id: str | None = None) -> str | None:
+        """The call leg a message is about, even when the rest of it is invalid."""
         try:
             body = bounded_json.loads(text)
         except ValueError:

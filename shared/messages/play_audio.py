@@ -40,7 +40,7 @@ class PlayAudioMessage:
         return cls(call_leg_id, parse_play_audio(body))
 
     @staticmethod
-    def leg_in(text: str | bytes) -> str | None:
+    def leg_in(text: str | bytes, message_id: str | None = None) -> str | None:
         """The call leg a message is about, even when the rest of it is invalid (its poisoning is recorded there)."""
         try:
             return leg_named_in(json_object(text))
