@@ -12,12 +12,14 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import azure.functions as func
 
 from . import bounded_json
 from .acs_events import InvalidCallbackBodyError
 from .api_models import ValidationError
+from .call_errors import CallEndedError, CallNotConnectedError
 from .call_leg_store import CallLegNotFoundError, ConcurrentUpdateError
 from .callautomation import CallAutomationError, CallNotFoundError, ThrottledError
 from .callback_auth import CallbackAuthError, KeysUnavailableError
@@ -53,48 +55,71 @@ def call_not_connected(call_id: str, state: str) -> ApiError:
     return ApiError(409, "CallNotConnected", f"Call leg {call_id!r} is not connected yet (state {state}).")
 
 
+def _unauthorized(_: Exception) -> ApiError:
+    return ApiError(401, "Unauthorized", "The callback token is missing or invalid.")
+
+
+def _callback_rejected(exc: CallbackRejectedError) -> ApiError:
+    if exc.status_code == 401:
+        return _unauthorized(exc)
+    return ApiError(403, "Forbidden", "The callback's events are not about this call leg.")
+
+
+def _lines_busy(exc: LinesBusyError) -> ApiError:
+    retry_after = str(max(1, math.ceil(exc.retry_after)))
+    return ApiError(429, "LinesBusy", "Every line of the caller number is in use; try again later.",
+                    {"Retry-After": retry_after})
+
+
+def _throttled(exc: ThrottledError) -> ApiError:
+    retry_after = str(max(1, math.ceil(exc.retry_after or 1)))
+    return ApiError(429, "Throttled", "ACS is throttling requests; try again later.", {"Retry-After": retry_after})
+
+
+def _upstream(exc: CallAutomationError) -> ApiError:
+    if exc.status_code is None or exc.status_code >= 500:
+        return ApiError(
+            503, "UpstreamUnavailable", "ACS Call Automation is unavailable; try again later.", {"Retry-After": "5"}
+        )
+    return ApiError(502, "UpstreamRejected", f"ACS rejected the request ({exc.status_code}, code {exc.code}).")
+
+
+def _configuration(exc: ConfigurationError) -> ApiError:
+    logger.error("Configuration problem: %s", exc)
+    return ApiError(500, "ConfigurationError", "The app is not configured correctly; see its logs.")
+
+
+# The one place where what went wrong in the domain becomes an HTTP answer: the first class that matches wins
+# (subclasses before their bases).
+ANSWERS: list[tuple[type[Exception], Callable[[Any], ApiError]]] = [
+    (ApiError, lambda exc: exc),
+    (ValidationError, lambda exc: ApiError(400, "InvalidRequest", f"Invalid field '{exc.field}': {exc.message}")),
+    (CallbackAuthError, _unauthorized),
+    (CallbackRejectedError, _callback_rejected),
+    (KeysUnavailableError, lambda _: ApiError(503, "KeysUnavailable", "The ACS signing keys could not be fetched.",
+                                              {"Retry-After": "5"})),
+    (InvalidCallbackBodyError, lambda exc: ApiError(400, "InvalidRequest", str(exc))),
+    (CampaignNotFoundError, lambda _: ApiError(404, "CampaignNotFound", "No campaign with this id.")),
+    (CampaignExistsError, lambda _: ApiError(409, "CampaignExists", "A campaign with this id exists already.")),
+    (LinesBusyError, _lines_busy),
+    (CallLegNotFoundError, lambda exc: call_not_found(str(exc))),
+    (CallEndedError, lambda exc: call_ended(exc.call_leg_id)),
+    (CallNotConnectedError, lambda exc: call_not_connected(exc.call_leg_id, exc.state)),
+    (CallNotFoundError, lambda _: ApiError(404, "NotFound",
+                                           "ACS does not know this call or participant (it may have ended).")),
+    (ThrottledError, _throttled),
+    (CallAutomationError, _upstream),
+    (ConcurrentUpdateError, lambda _: ApiError(
+        503, "Busy", "The call leg is being changed by many requests; try again.", {"Retry-After": "1"})),
+    (ConfigurationError, _configuration),
+]
+
+
 def error_for(exc: Exception) -> ApiError:
     """The answer for an exception raised while handling a request."""
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, ValidationError):
-        return ApiError(400, "InvalidRequest", f"Invalid field '{exc.field}': {exc.message}")
-    if isinstance(exc, CallbackAuthError):
-        return ApiError(401, "Unauthorized", "The callback token is missing or invalid.")
-    if isinstance(exc, CallbackRejectedError):
-        if exc.status_code == 401:
-            return ApiError(401, "Unauthorized", "The callback token is missing or invalid.")
-        return ApiError(403, "Forbidden", "The callback's events are not about this call leg.")
-    if isinstance(exc, KeysUnavailableError):
-        return ApiError(503, "KeysUnavailable", "The ACS signing keys could not be fetched.", {"Retry-After": "5"})
-    if isinstance(exc, InvalidCallbackBodyError):
-        return ApiError(400, "InvalidRequest", str(exc))
-    if isinstance(exc, CampaignNotFoundError):
-        return ApiError(404, "CampaignNotFound", "No campaign with this id.")
-    if isinstance(exc, CampaignExistsError):
-        return ApiError(409, "CampaignExists", "A campaign with this id exists already.")
-    if isinstance(exc, LinesBusyError):
-        retry_after = str(max(1, math.ceil(exc.retry_after)))
-        return ApiError(429, "LinesBusy", "Every line of the caller number is in use; try again later.",
-                        {"Retry-After": retry_after})
-    if isinstance(exc, CallLegNotFoundError):
-        return call_not_found(str(exc))
-    if isinstance(exc, CallNotFoundError):
-        return ApiError(404, "NotFound", "ACS does not know this call or participant (it may have ended).")
-    if isinstance(exc, ThrottledError):
-        retry_after = str(max(1, math.ceil(exc.retry_after or 1)))
-        return ApiError(429, "Throttled", "ACS is throttling requests; try again later.", {"Retry-After": retry_after})
-    if isinstance(exc, CallAutomationError):
-        if exc.status_code is None or exc.status_code >= 500:
-            return ApiError(
-                503, "UpstreamUnavailable", "ACS Call Automation is unavailable; try again later.", {"Retry-After": "5"}
-            )
-        return ApiError(502, "UpstreamRejected", f"ACS rejected the request ({exc.status_code}, code {exc.code}).")
-    if isinstance(exc, ConcurrentUpdateError):
-        return ApiError(503, "Busy", "The call leg is being changed by many requests; try again.", {"Retry-After": "1"})
-    if isinstance(exc, ConfigurationError):
-        logger.error("Configuration problem: %s", exc)
-        return ApiError(500, "ConfigurationError", "The app is not configured correctly; see its logs.")
+    for kind, answer in ANSWERS:
+        if isinstance(exc, kind):
+            return answer(exc)
     logger.exception("Unexpected error")
     return ApiError(500, "InternalError", "Something went wrong; the error was logged.")
 

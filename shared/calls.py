@@ -6,7 +6,6 @@ the client, and records what happened.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -15,16 +14,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .acs_events import AcsEvent
-from .api_errors import ApiError, call_ended, call_not_connected
 from .api_models import CancelMediaRequest, CreateCallRequest, InviteParticipantsRequest, PlayAudioRequest
+from .call_errors import CallEndedError, CallNotConnectedError
 from .call_flow import (
     Action,
     AskForKey,
     HangUp,
     Invite,
     Play,
-    action_from_json,
-    action_to_json,
     apply_event,
     settle_outcome,
 )
@@ -45,7 +42,10 @@ from .callautomation.client import new_repeatability
 from .callautomation.identifiers import is_phone_number
 from .callback_binding import check_callback_token, check_events_belong, new_callback_token
 from .event_delivery import EventDeliverer
+from .fields import ValidationError
 from .lines import Grant, LineKeeper, Lines, LinesBusyError, Wanted
+from .messages.campaign_results import CampaignResultMessage
+from .messages.in_process import LINE_FREED, PLAN_STEP, LineFreedMessage, PlanStepMessage
 from .outbox import Outbox, OutboxMessage
 from .plans import CallPlan
 from .storage import CAMPAIGN_RESULTS_QUEUE, EVENT_DELIVERY_QUEUE
@@ -60,18 +60,13 @@ _MAX_EVENT_ATTEMPTS = 20
 REPEATABILITY_WINDOW_SECONDS = 270
 
 
-# Written down with an event like a queue message, but carried out here: the next step of the leg's plan, and
-# handing on the line of a call that ended.
-PLAN_STEP = "plan-step"
-LINE_FREED = "line-freed"
 LINES_BUSY_RETRY_SECONDS = 5.0
 
 
 def campaign_result_message(leg: CallLeg) -> OutboxMessage:
     """Tells the campaign that one of its calls ended (see campaigns.CampaignService.record_result)."""
-    body = {"campaignId": leg.campaign_id, "phoneNumber": leg.recipient, "callLegId": leg.call_leg_id,
-            "ended": CallEnded.of(leg).to_dict()}
-    return CAMPAIGN_RESULTS_QUEUE, json.dumps(body)
+    message = CampaignResultMessage(leg.campaign_id, leg.recipient, leg.call_leg_id, CallEnded.of(leg))  # type: ignore[arg-type]
+    return CAMPAIGN_RESULTS_QUEUE, message.to_message()
 
 
 def _once_only(caused: OutboxMessage) -> bool:
@@ -80,7 +75,7 @@ def _once_only(caused: OutboxMessage) -> bool:
     a repeat) may go out again."""
     queue, text = caused
     if queue == PLAN_STEP:
-        return not isinstance(action_from_json(text), HangUp)
+        return not PlanStepMessage.from_message(text).is_hang_up
     return queue == EVENT_DELIVERY_QUEUE
 
 
@@ -325,9 +320,7 @@ class CallService:
         leg = self._connected_leg(call_leg_id)
         caller_id = request.alternate_caller_id or leg.caller_id or self.default_caller_id
         if any(is_phone_number(p) for p in request.participants) and not caller_id:
-            raise ApiError(
-                400, "InvalidRequest", "Invalid field 'alternateCallerId': is required to invite a phone number."
-            )
+            raise ValidationError("alternateCallerId", "is required to invite a phone number.")
         operations = []
         for participant in request.participants:
             operation = Operation(
@@ -459,8 +452,9 @@ class CallService:
             if leg.campaign_id and leg.is_ended and (not was_ended or leg.outcome != outcome_before):
                 caused.append(campaign_result_message(leg))  # the end, or a late event correcting its outcome
             if leg.is_ended and not was_ended and leg.pacing:
-                caused.append((LINE_FREED, json.dumps(leg.pacing)))  # the line goes on at once, not a hop later
-            caused += [(PLAN_STEP, action_to_json(action)) for action in effects.actions]
+                freed = LineFreedMessage(Grant.from_dict(leg.pacing))  # the line goes on at once, not a hop later
+                caused.append((LINE_FREED, freed.to_message()))
+            caused += [(PLAN_STEP, PlanStepMessage(action).to_message()) for action in effects.actions]
             # Only what must not go out twice needs marking as sent once it went (one more write).
             steps = any(_once_only(item) for item in caused)
             try:
@@ -527,9 +521,9 @@ class CallService:
         plan steps it decided."""
         self.outbox.send([(queue, text) for queue, text in caused if queue not in (PLAN_STEP, LINE_FREED)])
         for _, text in (item for item in caused if item[0] == LINE_FREED):
-            self._line_freed(Grant.from_dict(json.loads(text)), leg.campaign_id)
+            self._line_freed(LineFreedMessage.from_message(text).grant, leg.campaign_id)
         for _, text in (item for item in caused if item[0] == PLAN_STEP):
-            self._carry_out(leg, action_from_json(text))
+            self._carry_out(leg, PlanStepMessage.from_message(text).action)
 
     def _line_freed(self, grant: Grant, campaign_id: str | None) -> None:
         if self.dispatcher is None:
@@ -553,15 +547,15 @@ class CallService:
     def _live_leg(self, call_leg_id: str) -> CallLeg:
         leg = self.store.get(call_leg_id)
         if leg.is_ended:
-            raise call_ended(call_leg_id)
+            raise CallEndedError(call_leg_id)
         if not leg.acs_call_connection_id:
-            raise call_not_connected(call_leg_id, leg.state.value)
+            raise CallNotConnectedError(call_leg_id, leg.state.value)
         return leg
 
     def _connected_leg(self, call_leg_id: str) -> CallLeg:
         leg = self._live_leg(call_leg_id)
         if leg.state is not LegState.ESTABLISHED:
-            raise call_not_connected(call_leg_id, leg.state.value)
+            raise CallNotConnectedError(call_leg_id, leg.state.value)
         return leg
 
     def _record_operation(self, call_leg_id: str, operation: Operation, details: dict[str, Any]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import random
@@ -59,6 +58,7 @@ from .fields import (
 )
 from .ids import is_campaign_id
 from .lines import Grant, Waiting
+from .messages.campaign_recipients import CampaignRecipientsMessage
 from .outbox import Outbox
 from .plans import parse_plan
 from .storage import CAMPAIGN_RECIPIENTS_QUEUE
@@ -258,12 +258,8 @@ class CampaignService:
         """Queue recipients for admission in chunks, so a large upload answers at once."""
         self.campaigns.get_campaign(campaign_id)  # 404 before anything is queued
         for start in range(0, len(recipients), RECIPIENTS_PER_MESSAGE):
-            chunk = recipients[start : start + RECIPIENTS_PER_MESSAGE]
-            body = {
-                "campaignId": campaign_id,
-                "recipients": [{"phoneNumber": r.phone_number, "timeZone": r.time_zone} for r in chunk],
-            }
-            self.outbox.send([(CAMPAIGN_RECIPIENTS_QUEUE, json.dumps(body))])
+            message = CampaignRecipientsMessage(campaign_id, recipients[start : start + RECIPIENTS_PER_MESSAGE])
+            self.outbox.send([(CAMPAIGN_RECIPIENTS_QUEUE, message.to_message())])
         return len(recipients)
 
     def admit(self, campaign_id: str, recipients: Iterable[RecipientEntry], *, now: datetime | None = None) -> int:

@@ -15,7 +15,6 @@ Nothing waits by polling for a line: a recipient without one sits in the line un
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 
 from .campaign_store import Campaign, CampaignNotFoundError
 from .lines import Grant, Lines, Waiting, Wanted
+from .messages.campaign_dial import CampaignDialMessage
 from .outbox import Outbox, OutboxMessage
 from .storage import CAMPAIGN_DIAL_QUEUE
 
@@ -41,10 +41,7 @@ def idempotency_key(campaign_id: str, phone_number: str, dial: int) -> str:
 def dial_message(campaign_id: str, phone_number: str, dial: int, grant: Grant | None = None) -> OutboxMessage:
     """`campaign-dial`: with a grant, place the call on its line; without, the recipient is ready (a retry or a
     calling window came due) and joins the line."""
-    body: dict = {"campaignId": campaign_id, "phoneNumber": phone_number, "dial": dial}
-    if grant is not None:
-        body["grant"] = grant.to_dict()
-    return CAMPAIGN_DIAL_QUEUE, json.dumps(body)
+    return CAMPAIGN_DIAL_QUEUE, CampaignDialMessage(campaign_id, phone_number, dial, grant).to_message()
 
 
 def wanted_for(campaign: Campaign, holder: str, prefer: str | None = None) -> Wanted:

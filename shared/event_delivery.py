@@ -7,18 +7,16 @@ recorded on the call leg.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from . import bounded_json
 from .call_leg_store import CallLegStore, utc_now
 from .call_legs import TimelineEntry
 from .http_environment import new_session
+from .messages.event_delivery import EventDeliveryMessage, InvalidDeliveryMessageError
 from .outbox import Outbox, OutboxMessage
 from .storage import EVENT_DELIVERY_QUEUE
 from .subscriber_events import sign_webhook
@@ -28,37 +26,9 @@ logger = logging.getLogger(__name__)
 DELIVERY_TIMEOUT_SECONDS = 10
 
 
-class InvalidDeliveryMessageError(ValueError):
-    pass
+__all__ = ["DELIVERY_TIMEOUT_SECONDS", "Delivery", "EventDeliverer", "InvalidDeliveryMessageError"]
 
-
-@dataclass(frozen=True)
-class Delivery:
-    call_leg_id: str
-    url: str
-    event: dict[str, Any]
-    attempt: int = 1
-
-    def to_message(self) -> str:
-        return json.dumps(
-            {"callLegId": self.call_leg_id, "url": self.url, "event": self.event, "attempt": self.attempt}
-        )
-
-    @classmethod
-    def from_message(cls, text: str) -> Delivery:
-        try:
-            body = bounded_json.loads(text)
-        except bounded_json.JsonTooDeepError as error:
-            raise InvalidDeliveryMessageError(f"the message is {error}") from None
-        except ValueError:
-            raise InvalidDeliveryMessageError("not an event delivery message") from None
-        try:
-            delivery = cls(body["callLegId"], body["url"], body["event"], int(body.get("attempt", 1)))
-        except (ValueError, KeyError, TypeError):
-            raise InvalidDeliveryMessageError("not an event delivery message") from None
-        if not isinstance(delivery.event, dict) or not isinstance(delivery.event.get("id"), str):
-            raise InvalidDeliveryMessageError("the event has no id")
-        return delivery
+Delivery = EventDeliveryMessage  # one attempt at delivering one event: the queue message itself
 
 
 class EventDeliverer:
@@ -96,7 +66,7 @@ class EventDeliverer:
             return True
         if delivery.attempt < self._max_attempts:
             delay = self._backoff * 2 ** (delivery.attempt - 1)
-            retry = Delivery(delivery.call_leg_id, delivery.url, delivery.event, delivery.attempt + 1)
+            retry = delivery.retry()
             self._outbox.send([(EVENT_DELIVERY_QUEUE, retry.to_message())], delay_seconds=max(1, round(delay)))
             logger.info("Delivery of %s failed (%s); attempt %d in %.0fs", event_id, outcome, retry.attempt, delay)
         else:

@@ -2,8 +2,8 @@
 on what it concerned (a call leg, a campaign recipient). Nothing is silently dropped.
 
 Two ways in: a message that is invalid is moved at once (`move_to_poison`); a message that keeps failing is moved
-by the host after its last attempt (`maxDequeueCount`), and `final_attempt` records the end on what it concerned
-before that last failure goes back to the host.
+by the host after its last attempt (`maxDequeueCount`, `is_last_attempt`), and the queue function records the end
+on what it concerned before that last failure goes back to the host (see shared/queue_handler.py).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,9 +36,13 @@ def move_to_poison(
     *,
     store: CallLegStore | None = None,
     call_leg_id: str | None = None,
+    where: str | None = None,
 ) -> None:
+    """Move a message that can never be processed to `<queue>-poison`, with the reason logged (phone numbers
+    masked, and `where` it was raised) and recorded on the call leg it concerned, if any."""
     poison_queue = f"{queue_name}-poison"
-    logger.error("Message %s moved to %s: %s", message_id, poison_queue, reason)
+    raised = f" (raised at {where})" if where else ""
+    logger.error("Message %s moved to %s: %s%s", message_id, poison_queue, mask_phone_numbers(reason), raised)
     queue = queue_client(settings, poison_queue)
     try:
         queue.create_queue()
@@ -47,6 +51,14 @@ def move_to_poison(
     queue.send_message(text)
     if store is not None and call_leg_id:
         record_on_leg(store, call_leg_id, queue_name, message_id)(reason)
+
+
+_PHONE_NUMBER = re.compile(r"\+\d{6,}")
+
+
+def mask_phone_numbers(text: str) -> str:
+    """`+14255550123` becomes `+1425***0123`: enough to tell numbers apart in a log, not enough to call one."""
+    return _PHONE_NUMBER.sub(lambda m: f"{m.group()[:5]}***{m.group()[-4:]}", text)
 
 
 def record_on_leg(store: CallLegStore, call_leg_id: str, queue_name: str, message_id: str) -> Callable[[str], None]:
@@ -86,19 +98,3 @@ def is_last_attempt(msg: func.QueueMessage) -> bool:
     return (msg.dequeue_count or 1) >= max_dequeue_count()
 
 
-@contextmanager
-def final_attempt(msg: func.QueueMessage, queue_name: str, record: Callable[[str], object]) -> Iterator[None]:
-    """Run a queue handler's work; if it fails on the message's last attempt, `record(reason)` first ends what
-    the message concerned (with the reason), then the failure goes on to the host, which moves the message to
-    poison. Earlier failures go to the host as they are: it tries again."""
-    try:
-        yield
-    except Exception as error:
-        if is_last_attempt(msg):
-            reason = f"gave up after {msg.dequeue_count} attempts: {type(error).__name__}: {error}"
-            logger.error("Message %s of %s goes to %s-poison: %s", msg.id, queue_name, queue_name, reason)
-            try:
-                record(reason)
-            except Exception:
-                logger.exception("Could not record the end of message %s of %s", msg.id, queue_name)
-        raise

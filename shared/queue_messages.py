@@ -12,8 +12,13 @@ from .api_models import ValidationError
 
 def message_json(msg: func.QueueMessage) -> dict[str, Any]:
     """The message's JSON object; ValidationError when it is not one."""
+    return json_object(msg.get_body())
+
+
+def json_object(text: str | bytes) -> dict[str, Any]:
+    """A message text's JSON object; ValidationError (naming `message`) when it is not one."""
     try:
-        body = bounded_json.loads(msg.get_body().decode("utf-8"))
+        body = bounded_json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except bounded_json.JsonTooDeepError as error:
         raise ValidationError("message", f"is {error}.") from None
     except ValueError:  # UnicodeDecodeError included

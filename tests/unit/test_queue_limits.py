@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import azure.functions as func
 import pytest
 
+from shared import queue_handler
 from tests.support.app_index import app_functions
 
 LONG = 100_000
@@ -73,7 +74,8 @@ def queue_function(monkeypatch):
 
     def call(name: str, body: str) -> list[str]:
         module = sys.modules[handlers[name].__module__]
-        monkeypatch.setattr(module, "move_to_poison", lambda _s, _q, _id, _text, reason, **_kw: reasons.append(reason))
+        monkeypatch.setattr(queue_handler, "move_to_poison",
+                            lambda _s, _q, _id, _text, reason, **_kw: reasons.append(reason))
         for getter in ("get_call_service", "get_campaign_service", "get_event_deliverer"):
             if hasattr(module, getter):
                 monkeypatch.setattr(module, getter, lambda: service)
