@@ -23,6 +23,7 @@ from .callautomation import CallAutomationError, CallNotFoundError, ThrottledErr
 from .callback_auth import CallbackAuthError, KeysUnavailableError
 from .callback_binding import CallbackRejectedError
 from .campaign_store import CampaignExistsError, CampaignNotFoundError
+from .fields import UnknownFieldError
 from .lines import LinesBusyError
 from .settings import ConfigurationError
 
@@ -57,6 +58,8 @@ def error_for(exc: Exception) -> ApiError:
     """The answer for an exception raised while handling a request."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, UnknownFieldError):
+        return ApiError(400, "UnknownField", exc.message)
     if isinstance(exc, ValidationError):
         return ApiError(400, "InvalidRequest", f"Invalid field '{exc.field}': {exc.message}")
     if isinstance(exc, CallbackAuthError):
