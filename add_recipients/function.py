@@ -3,8 +3,7 @@
 import azure.functions as func
 
 from shared.api_errors import ApiError, api_handler, json_response, read_json
-from shared.campaigns import parse_recipients, parse_recipients_csv
-from shared.fields import object_fields
+from shared.campaigns import parse_add_recipients, parse_recipients_csv
 from shared.services import get_campaign_service
 
 bp = func.Blueprint()
@@ -25,7 +24,6 @@ def add_recipients(req: func.HttpRequest) -> func.HttpResponse:
         except UnicodeDecodeError:
             raise ApiError(400, "InvalidRequest", "The CSV must be UTF-8.") from None
     else:
-        fields = object_fields(read_json(req, max_bytes=MAX_BODY_BYTES))
-        recipients = parse_recipients(fields.get("recipients"))
+        recipients = parse_add_recipients(read_json(req, max_bytes=MAX_BODY_BYTES))
     submitted = get_campaign_service().submit(req.route_params["campaignId"], recipients)
     return json_response({"submitted": submitted}, 202)

@@ -25,6 +25,7 @@ from .callautomation import CallAutomationError, CallNotFoundError, ThrottledErr
 from .callback_auth import CallbackAuthError, KeysUnavailableError
 from .callback_binding import CallbackRejectedError
 from .campaign_store import CampaignExistsError, CampaignNotFoundError
+from .fields import UnknownFieldError
 from .lines import LinesBusyError
 from .settings import ConfigurationError
 
@@ -93,6 +94,7 @@ def _configuration(exc: ConfigurationError) -> ApiError:
 # (subclasses before their bases).
 ANSWERS: list[tuple[type[Exception], Callable[[Any], ApiError]]] = [
     (ApiError, lambda exc: exc),
+    (UnknownFieldError, lambda exc: ApiError(400, "UnknownField", exc.message)),
     (ValidationError, lambda exc: ApiError(400, "InvalidRequest", f"Invalid field '{exc.field}': {exc.message}")),
     (CallbackAuthError, _unauthorized),
     (CallbackRejectedError, _callback_rejected),

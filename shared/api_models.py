@@ -1,6 +1,7 @@
 """The seed's request bodies, validated into dataclasses. Every problem names the field it is about.
 
 Keys are matched case-insensitively: the seed's C# samples send `AlternateCallerId`, JSON samples `alternateCallerId`.
+Keys that match no field are refused (`UnknownField`), naming the nearest known one, before anything is written.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ MAX_TARGETS = 10
 MAX_PARTICIPANTS = 10
 MAX_TEXT_LENGTH = 1024
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+# Every field each body may carry (any case): the rest are refused with UnknownField, naming the nearest of these.
+CREATE_CALL_FIELDS = (
+    "targets", "source", "alternateCallerId", "subject", "callbackUri", "requestedModalities",
+    "requestedCallEvents", "idempotencyKey", "plan",
+)
+PLAY_AUDIO_FIELDS = ("audioFileUri", "loop", "operationContext", "resourceId", "audioFileId")
+CANCEL_MEDIA_FIELDS = ("operationContext",)
+INVITE_PARTICIPANTS_FIELDS = ("participants", "operationContext", "alternateCallerId")
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,7 @@ class InviteParticipantsRequest:
 def parse_create_call(body: Any, *, default_caller_id: str | None = None) -> CreateCallRequest:
     if default_caller_id and not E164.match(default_caller_id):
         raise ConfigurationError("DEFAULT_CALLER_ID is not an E.164 phone number.")
-    fields = object_fields(body)
+    fields = object_fields(body, CREATE_CALL_FIELDS)
     targets = identifiers_field(fields, "targets", MAX_TARGETS)
     caller_id = caller_id_field(fields)
     if any(is_phone_number(t) for t in targets) and not (caller_id or default_caller_id):
@@ -110,7 +120,7 @@ def call_events_field(fields: dict[str, Any]) -> list[str]:
 
 
 def parse_play_audio(body: Any) -> PlayAudioRequest:
-    fields = object_fields(body)
+    fields = object_fields(body, PLAY_AUDIO_FIELDS)
     loop = optional(fields, "loop")
     if loop is not None and not isinstance(loop, bool):
         raise ValidationError("loop", "must be true or false.")
@@ -123,12 +133,12 @@ def parse_play_audio(body: Any) -> PlayAudioRequest:
 
 
 def parse_cancel_media(body: Any) -> CancelMediaRequest:
-    fields = object_fields({} if body is None else body)
+    fields = object_fields({} if body is None else body, CANCEL_MEDIA_FIELDS)
     return CancelMediaRequest(operation_context=text_field(fields, "operationContext", MAX_TEXT_LENGTH))
 
 
 def parse_invite_participants(body: Any) -> InviteParticipantsRequest:
-    fields = object_fields(body)
+    fields = object_fields(body, INVITE_PARTICIPANTS_FIELDS)
     return InviteParticipantsRequest(
         participants=identifiers_field(fields, "participants", MAX_PARTICIPANTS),
         operation_context=text_field(fields, "operationContext", MAX_TEXT_LENGTH),

@@ -71,6 +71,14 @@ MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for 
 THROTTLED_DELAY_SECONDS = (2.0, 6.0)
 RETRYABLE_OUTCOMES = (BUSY, NO_ANSWER)
 DRAIN_AT_ONCE, DRAIN_PER_PUMP = 200, 500  # waiting recipients finished by a cancel request, and per pump
+CAMPAIGN_FIELDS = (
+    "campaignId", "name", "plan", "callerIds", "callbackUri", "requestedCallEvents", "pacing", "retry",
+    "callingWindow", "timeZone", "expiresAt", "emergency", "recipients",
+)
+ADD_RECIPIENTS_FIELDS = ("recipients",)
+RECIPIENT_FIELDS = ("phoneNumber", "timeZone")
+PACING_FIELDS = ("maxConcurrentCalls", "maxConcurrentCallsPerCallerId", "callsPerSecond")
+RETRY_FIELDS = ("maxAttempts", "delaySeconds", "retryOn")
 DEFAULTS = {
     "pacing": {"maxConcurrentCalls": 10, "maxConcurrentCallsPerCallerId": 2, "callsPerSecond": 5.0},
     "retry": {"maxAttempts": 3, "delaySeconds": 300, "retryOn": list(RETRYABLE_OUTCOMES)},
@@ -88,7 +96,7 @@ class RecipientEntry:
 
 def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaign, list[RecipientEntry]]:
     """A campaign and its first recipients from `POST /campaigns`; every problem names its field."""
-    fields = object_fields(body)
+    fields = object_fields(body, CAMPAIGN_FIELDS)
     campaign_id = text_field(fields, "campaignId", 40) or str(uuid.uuid4())
     if not is_campaign_id(campaign_id):
         raise ValidationError("campaignId", "must be 1 to 40 letters, digits or dashes.")
@@ -133,6 +141,11 @@ def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaig
     return campaign, recipients
 
 
+def parse_add_recipients(body: Any) -> list[RecipientEntry]:
+    """The recipients of a JSON `POST /campaigns/{campaignId}/recipients`."""
+    return parse_recipients(object_fields(body, ADD_RECIPIENTS_FIELDS).get("recipients"))
+
+
 def parse_recipients(value: Any, where: str = "recipients") -> list[RecipientEntry]:
     """`["+1...", {"phoneNumber": "+1...", "timeZone": "America/Chicago"}, ...]`, in order, without repeats."""
     if not isinstance(value, list) or len(value) > MAX_RECIPIENTS_PER_REQUEST:
@@ -161,7 +174,7 @@ def parse_recipients_csv(text: str) -> list[RecipientEntry]:
 
 
 def _recipient(item: Any, where: str) -> RecipientEntry:
-    fields = {"phonenumber": item} if isinstance(item, str) else object_fields(item)
+    fields = {"phonenumber": item} if isinstance(item, str) else object_fields(item, RECIPIENT_FIELDS, where)
     number = fields.get("phonenumber")
     phone_number_field(number, f"{where}.phoneNumber")
     zone = fields.get("timezone")
@@ -173,7 +186,7 @@ def _recipient(item: Any, where: str) -> RecipientEntry:
 
 
 def _pacing(value: Any) -> dict[str, Any]:
-    fields = object_fields(value if value is not None else {})
+    fields = object_fields(value if value is not None else {}, PACING_FIELDS, "pacing")
     defaults = DEFAULTS["pacing"]
     return {
         "maxConcurrentCalls": _whole(fields, "maxConcurrentCalls", defaults["maxConcurrentCalls"], 1, 999),
@@ -185,7 +198,7 @@ def _pacing(value: Any) -> dict[str, Any]:
 
 
 def _retry(value: Any) -> dict[str, Any]:
-    fields = object_fields(value if value is not None else {})
+    fields = object_fields(value if value is not None else {}, RETRY_FIELDS, "retry")
     defaults = DEFAULTS["retry"]
     retry_on = string_list_field(fields, "retryOn") if fields.get("retryon") is not None else defaults["retryOn"]
     for index, outcome in enumerate(retry_on):

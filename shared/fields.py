@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,10 +20,64 @@ class ValidationError(ValueError):
         self.message = message
 
 
-def object_fields(body: Any) -> dict[str, Any]:
+class UnknownFieldError(ValidationError):
+    """A body names fields the API does not define: refused (code `UnknownField`), with the nearest known names."""
+
+    def __init__(self, unknown: list[str], known: list[str], where: str = "") -> None:
+        self.unknown = unknown
+        self.suggestions = {name: nearest_field(name, known) for name in unknown}
+        super().__init__(_path(where, unknown[0]), unknown_fields_message(unknown, known, where))
+
+
+MAX_SHOWN_NAME = 64
+MAX_SHOWN_UNKNOWN = 5
+
+
+def nearest_field(name: str, known: Iterable[str]) -> str | None:
+    """The known field closest to `name`, ignoring case (difflib), or None when none is close."""
+    by_lower = {k.lower(): k for k in known}
+    if len(name) > MAX_SHOWN_NAME:
+        return None
+    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[match[0]] if match else None
+
+
+def unknown_fields_message(unknown: list[str], known: list[str], where: str = "") -> str:
+    """`Unknown field `callbackUrl`; did you mean `callbackUri`?` (several: each with its own suggestion)."""
+    parts = []
+    for name in unknown[:MAX_SHOWN_UNKNOWN]:
+        suggestion = nearest_field(name, known)
+        parts.append((f"`{_shown(_path(where, name))}`", f"`{_path(where, suggestion)}`" if suggestion else None))
+    more = f" and {len(unknown) - MAX_SHOWN_UNKNOWN} more" if len(unknown) > MAX_SHOWN_UNKNOWN else ""
+    if len(unknown) == 1 and parts[0][1]:
+        return f"Unknown field {parts[0][0]}; did you mean {parts[0][1]}?"
+    listed = ", ".join(f"{shown} (did you mean {hint}?)" if hint else shown for shown, hint in parts)
+    known_list = ", ".join(f"`{_path(where, k)}`" for k in known)
+    return f"Unknown field{'s' if len(unknown) > 1 else ''} {listed}{more}; the known fields are {known_list}."
+
+
+def _path(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _shown(name: str) -> str:
+    if len(name) <= MAX_SHOWN_NAME and name.isprintable():
+        return name
+    return name[:MAX_SHOWN_NAME].encode("unicode_escape").decode() + "…"
+
+
+def object_fields(body: Any, known: Iterable[str] | None = None, where: str = "") -> dict[str, Any]:
+    """The object's fields by lower-cased name. With `known`, any other field (in any case) is refused."""
     if not isinstance(body, Mapping):
-        raise ValidationError("body", "must be a JSON object.")
-    return {str(key).lower(): value for key, value in body.items()}
+        raise ValidationError(where or "body", "must be a JSON object." if not where else "must be an object.")
+    fields = {str(key).lower(): value for key, value in body.items()}
+    if known is not None:
+        known = list(known)
+        allowed = {k.lower() for k in known}
+        unknown = [str(key) for key in body if str(key).lower() not in allowed]
+        if unknown:
+            raise UnknownFieldError(unknown, known, where)
+    return fields
 
 
 def optional(fields: dict[str, Any], name: str) -> Any:

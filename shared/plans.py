@@ -15,9 +15,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .callautomation import file_source, text_source
-from .fields import ValidationError, identifier_field, url_field
+from .fields import ValidationError, identifier_field, object_fields, url_field
 
 KEYS = "0123456789*#"
+PLAN_FIELDS = ("prompt", "collect", "escalation", "goodbye")
+PROMPT_FIELDS = ("text", "audioFileUri", "voice")
+COLLECT_FIELDS = ("confirmKey", "declineKey", "timeoutSeconds", "maxPrompts")
+ESCALATION_FIELDS = ("key", "participant")
 MAX_PROMPT_TEXT = 2000
 
 
@@ -77,11 +81,11 @@ def _camel_name(name: str) -> str:
 
 def parse_plan(value: Any, where: str = "plan") -> CallPlan:
     """Validate a plan from a request; every problem names its field (e.g. `plan.collect.confirmKey`)."""
-    fields = _fields(value, where)
+    fields = _fields(value, where, PLAN_FIELDS)
     prompt = _prompt(fields.get("prompt"), f"{where}.prompt", required=True)
     collect = None
     if fields.get("collect") is not None:
-        c = _fields(fields["collect"], f"{where}.collect")
+        c = _fields(fields["collect"], f"{where}.collect", COLLECT_FIELDS)
         collect = Collect(
             confirm_key=_key(c.get("confirmkey", "1"), f"{where}.collect.confirmKey"),
             decline_key=_key(c.get("declinekey", "2"), f"{where}.collect.declineKey"),
@@ -92,7 +96,7 @@ def parse_plan(value: Any, where: str = "plan") -> CallPlan:
             raise ValidationError(f"{where}.collect", "confirmKey and declineKey must differ.")
     escalation = None
     if fields.get("escalation") is not None:
-        e = _fields(fields["escalation"], f"{where}.escalation")
+        e = _fields(fields["escalation"], f"{where}.escalation", ESCALATION_FIELDS)
         escalation = Escalation(
             key=_key(e.get("key", "0"), f"{where}.escalation.key"),
             participant=identifier_field(e.get("participant"), f"{where}.escalation.participant"),
@@ -105,10 +109,10 @@ def parse_plan(value: Any, where: str = "plan") -> CallPlan:
     return CallPlan(prompt=prompt, collect=collect, escalation=escalation, goodbye=goodbye)
 
 
-def _fields(value: Any, where: str) -> dict[str, Any]:
+def _fields(value: Any, where: str, known: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ValidationError(where, "must be an object.")
-    return {str(k).lower(): v for k, v in value.items()}
+    return object_fields(value, known, where)
 
 
 def _prompt(value: Any, where: str, *, required: bool) -> Prompt | None:
@@ -116,7 +120,7 @@ def _prompt(value: Any, where: str, *, required: bool) -> Prompt | None:
         if required:
             raise ValidationError(where, "is required.")
         return None
-    fields = _fields(value, where)
+    fields = _fields(value, where, PROMPT_FIELDS)
     text, uri, voice = fields.get("text"), fields.get("audiofileuri"), fields.get("voice")
     if (text is None) == (uri is None):
         raise ValidationError(where, "needs exactly one of text or audioFileUri.")

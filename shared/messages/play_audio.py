@@ -37,7 +37,8 @@ class PlayAudioMessage:
         call_leg_id = leg_named_in(body)
         if call_leg_id is None:
             raise ValidationError("callLegId", "must be the callLegId that POST /calls answered.")
-        return cls(call_leg_id, parse_play_audio(body))
+        request = {name: value for name, value in body.items() if name.lower() != "calllegid"}
+        return cls(call_leg_id, parse_play_audio(request))
 
     @staticmethod
     def leg_in(text: str | bytes, message_id: str | None = None) -> str | None:

@@ -202,3 +202,17 @@ def test_a_deeply_nested_queue_message_is_poisoned_by_the_app_with_its_reason(st
     sent = stack.queue("create-call").send_message('{"subject": "' + marker + '", "targets": ' + arrays(20_000) + "}")
 
     stack.app.wait_for_output(f"Message {sent.id} moved to create-call-poison: message: is nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "named"),
+    [
+        ("/calls", {"targets": [NUMBER], "callbackUrl": "https://example.org/x"}, "callbackUrl"),
+        ("/calls", {"targets": [NUMBER], "plan": {"prompt": {"txt": "Hello"}}}, "plan.prompt.txt"),
+        ("/campaigns", {"plan": PLAN, "callerIds": [NUMBER], "pacing": {"maxCalls": 2}}, "pacing.maxCalls"),
+    ],
+)
+def test_an_unknown_field_is_a_400_naming_it_and_nothing_is_written(stack, targets, writes_nothing, route, body, named):
+    answer = stack.post(route, body)
+    error = assert_seed_error(answer, 400, "UnknownField")
+    assert f"`{named}`" in error["message"] and "did you mean" in error["message"]
