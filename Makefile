@@ -24,6 +24,7 @@ run: install
 
 test: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache  # the layers in pyproject.toml
 	$(PY) -m pytest
 
 # A 50-recipient reminder campaign on the local stack, then its report.
@@ -36,6 +37,7 @@ bench: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .azurite

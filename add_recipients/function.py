@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from shared.api_errors import ApiError, api_handler, json_response, read_json
-from shared.campaigns import parse_add_recipients, parse_recipients_csv
+from shared.campaigns.service import parse_add_recipients, parse_recipients_csv
+from shared.http.errors import ApiError, api_handler, json_response, read_json
 from shared.services import get_campaign_service
 
 bp = func.Blueprint()

@@ -6,8 +6,8 @@ each event applies once.
 
 import azure.functions as func
 
-from shared.acs_events import parse_callback_body
-from shared.api_errors import ApiError, api_handler
+from shared.calls.acs_events import parse_callback_body
+from shared.http.errors import ApiError, api_handler
 from shared.services import get_call_service, get_callback_verifier
 
 bp = func.Blueprint()

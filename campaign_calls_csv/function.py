@@ -9,10 +9,10 @@ from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 
-from shared.api_errors import ApiError, api_handler
-from shared.api_models import ValidationError
-from shared.campaign_reports import calls_csv
-from shared.campaign_store import CampaignNotFoundError, InvalidContinuationError
+from shared.calls.requests import ValidationError
+from shared.campaigns.reports import calls_csv
+from shared.campaigns.store import CampaignNotFoundError, InvalidContinuationError
+from shared.http.errors import ApiError, api_handler
 from shared.ids import is_campaign_id
 from shared.services import get_campaign_store
 

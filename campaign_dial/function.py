@@ -1,15 +1,15 @@
 """Queue `campaign-dial`: one campaign call. With the line it was given, place it; without, the recipient's retry
-or calling window came due, and it joins the campaign's line (see shared/dialing.py)."""
+or calling window came due, and it joins the campaign's line (see shared/campaigns/dialing.py)."""
 
 import logging
 
 import azure.functions as func
 
-from shared.messages import CampaignDialMessage
-from shared.poison import mask_phone_numbers
-from shared.queue_handler import queue_handler
+from shared.campaigns.messages.campaign_dial import CampaignDialMessage
+from shared.queues.handler import queue_handler
+from shared.queues.poison import mask_phone_numbers
 from shared.services import get_campaign_service
-from shared.storage import CAMPAIGN_DIAL_QUEUE
+from shared.storage.clients import CAMPAIGN_DIAL_QUEUE
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)

@@ -2,11 +2,11 @@
 
 import azure.functions as func
 
-from shared.campaign_store import CampaignNotFoundError
-from shared.messages import CampaignRecipientsMessage
-from shared.queue_handler import queue_handler
+from shared.campaigns.messages.campaign_recipients import CampaignRecipientsMessage
+from shared.campaigns.store import CampaignNotFoundError
+from shared.queues.handler import queue_handler
 from shared.services import get_campaign_service
-from shared.storage import CAMPAIGN_RECIPIENTS_QUEUE
+from shared.storage.clients import CAMPAIGN_RECIPIENTS_QUEUE
 
 bp = func.Blueprint()
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared.api_errors import api_handler
-from shared.campaign_reports import load_campaign, report_html, summarize
+from shared.campaigns.reports import load_campaign, report_html, summarize
+from shared.http.errors import api_handler
 from shared.services import get_campaign_store
 
 bp = func.Blueprint()

@@ -2,10 +2,10 @@
 
 import azure.functions as func
 
-from shared.messages import CampaignResultMessage
-from shared.queue_handler import queue_handler
+from shared.calls.messages.campaign_results import CampaignResultMessage
+from shared.queues.handler import queue_handler
 from shared.services import get_campaign_service
-from shared.storage import CAMPAIGN_RESULTS_QUEUE
+from shared.storage.clients import CAMPAIGN_RESULTS_QUEUE
 
 bp = func.Blueprint()
 

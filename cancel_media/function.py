@@ -2,9 +2,9 @@
 
 import azure.functions as func
 
-from shared.api_errors import api_handler, json_response, read_json
-from shared.api_models import parse_cancel_media
-from shared.operations import accepted_operation
+from shared.calls.operations import accepted_operation
+from shared.calls.requests import parse_cancel_media
+from shared.http.errors import api_handler, json_response, read_json
 from shared.services import get_call_service
 
 bp = func.Blueprint()

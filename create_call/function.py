@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from shared.api_errors import api_handler, json_response, read_json
-from shared.api_models import parse_create_call
+from shared.calls.requests import parse_create_call
+from shared.http.errors import api_handler, json_response, read_json
 from shared.services import get_call_service
 from shared.settings import get_settings
 

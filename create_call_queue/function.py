@@ -7,10 +7,10 @@ the message id) names the call leg.
 import azure.functions as func
 
 from shared.callautomation import CallAutomationError
-from shared.messages import CreateCallMessage
-from shared.queue_handler import queue_handler
+from shared.calls.messages.create_call import CreateCallMessage
+from shared.queues.handler import queue_handler
 from shared.services import get_call_service
-from shared.storage import CREATE_CALL_QUEUE
+from shared.storage.clients import CREATE_CALL_QUEUE
 
 bp = func.Blueprint()
 

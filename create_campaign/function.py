@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from shared.api_errors import api_handler, json_response, read_json
-from shared.campaigns import parse_campaign
+from shared.campaigns.service import parse_campaign
+from shared.http.errors import api_handler, json_response, read_json
 from shared.services import get_campaign_service
 from shared.settings import get_settings
 

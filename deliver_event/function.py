@@ -2,11 +2,11 @@
 
 import azure.functions as func
 
-from shared.messages import EventDeliveryMessage
-from shared.poison import record_on_leg
-from shared.queue_handler import queue_handler
+from shared.calls.messages.event_delivery import EventDeliveryMessage
+from shared.queues.handler import queue_handler
+from shared.queues.poison import record_on_leg
 from shared.services import get_call_leg_store, get_event_deliverer
-from shared.storage import EVENT_DELIVERY_QUEUE
+from shared.storage.clients import EVENT_DELIVERY_QUEUE
 
 bp = func.Blueprint()
 

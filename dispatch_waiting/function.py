@@ -1,7 +1,7 @@
 """Timer `DISPATCH_SCHEDULE`: start waiting campaign recipients wherever lines are free, and finish those of
 cancelled or expired campaigns.
 
-Lines are handed on the moment a call ends (shared/dialing.py); this catches what that misses: lines freed by
+Lines are handed on the moment a call ends (shared/campaigns/dialing.py); this catches what that misses: lines freed by
 calls outside campaigns, caps that were raised, and a recipient joining a line just as a line freed elsewhere.
 """
 

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api_errors import api_handler, json_response
+from shared.http.errors import api_handler, json_response
 from shared.services import get_call_service
 
 bp = func.Blueprint()

@@ -6,14 +6,14 @@ yet (it may still be ringing) is tried again after the host's visibility timeout
 
 import azure.functions as func
 
-from shared.call_errors import CallEndedError
-from shared.call_leg_store import CallLegNotFoundError
 from shared.callautomation import CallAutomationError
-from shared.messages import PlayAudioMessage
-from shared.poison import record_on_leg
-from shared.queue_handler import queue_handler
+from shared.calls.errors import CallEndedError
+from shared.calls.messages.play_audio import PlayAudioMessage
+from shared.calls.store import CallLegNotFoundError
+from shared.queues.handler import queue_handler
+from shared.queues.poison import record_on_leg
 from shared.services import get_call_service
-from shared.storage import PLAY_AUDIO_QUEUE
+from shared.storage.clients import PLAY_AUDIO_QUEUE
 
 bp = func.Blueprint()
 

@@ -1,6 +1,6 @@
 """Timer `RECONCILE_SCHEDULE`: live call legs that ACS has not told us about for a while are checked with ACS.
 
-See shared/reconciliation.py. Safe on several instances at once (the host runs it on one at a time anyway).
+See shared/calls/reconciliation.py. Safe on several instances at once (the host runs it on one at a time anyway).
 """
 
 import logging

@@ -2,9 +2,9 @@
 
 import azure.functions as func
 
-from shared.api_errors import api_handler, json_response
-from shared.api_models import parse_participant_id
-from shared.operations import accepted_operation
+from shared.calls.operations import accepted_operation
+from shared.calls.requests import parse_participant_id
+from shared.http.errors import api_handler, json_response
 from shared.services import get_call_service
 
 bp = func.Blueprint()

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .callautomation import InvalidIdentifierError, raw_id_of
-from .callautomation.identifiers import E164, is_phone_number
+from shared.callautomation import InvalidIdentifierError, raw_id_of
+from shared.callautomation.identifiers import E164, is_phone_number
 
 MAX_URL_LENGTH = 2048
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from .callautomation.identifiers import E164
+from shared.callautomation.identifiers import E164
 
 # What POST /campaigns accepts (1 to 40 letters, digits and dashes), so every campaign that exists has such an id.
 CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}\Z")

@@ -6,8 +6,8 @@ from typing import Any
 
 import azure.functions as func
 
-from . import bounded_json
-from .api_models import ValidationError
+from shared import bounded_json
+from shared.fields import ValidationError
 
 
 def message_json(msg: func.QueueMessage) -> dict[str, Any]:

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .call_leg_store import CallLegStore
-from .callautomation import CallAutomationClient
-from .callback_auth import CallbackTokenVerifier
-from .calls import CallService, call_leg_id_for
-from .campaign_store import CampaignStore
-from .campaigns import CampaignService
-from .dialing import Dispatcher, idempotency_key
-from .event_delivery import EventDeliverer
-from .lines import TABLE_NAME as LINES_TABLE
-from .lines import Lines
-from .outbox import Outbox
-from .reconciliation import Reconciler
-from .settings import ConfigurationError, Settings, get_settings
-from .storage import queue_client, table_client
+from shared.callautomation import CallAutomationClient
+from shared.calls.callback_auth import CallbackTokenVerifier
+from shared.calls.event_delivery import EventDeliverer
+from shared.calls.reconciliation import Reconciler
+from shared.calls.service import CallService, call_leg_id_for
+from shared.calls.store import CallLegStore
+from shared.campaigns.dialing import Dispatcher, idempotency_key
+from shared.campaigns.service import CampaignService
+from shared.campaigns.store import CampaignStore
+from shared.lines import TABLE_NAME as LINES_TABLE
+from shared.lines import Lines
+from shared.settings import ConfigurationError, Settings, get_settings
+from shared.storage.clients import queue_client, table_client
+from shared.storage.outbox import Outbox
 
 
 def acs_client(settings: Settings) -> CallAutomationClient:

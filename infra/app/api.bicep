@@ -38,7 +38,7 @@ var acsEndpoint = 'https://${acs.properties.hostName}'
 
 var appSettings = union(
   {
-    // Host, triggers and the app itself (shared/storage.py): identity-based, no keys.
+    // Host, triggers and the app itself (shared/storage/clients.py): identity-based, no keys.
     AzureWebJobsStorage__blobServiceUri: stg.properties.primaryEndpoints.blob
     AzureWebJobsStorage__queueServiceUri: stg.properties.primaryEndpoints.queue
     AzureWebJobsStorage__tableServiceUri: stg.properties.primaryEndpoints.table

@@ -1,9 +1,13 @@
 """The app's ACS Call Automation client: `CallAutomationClient` and what it takes and returns."""
 
-from .auth import EntraIdAuth, HmacAuth
-from .client import DEFAULT_API_VERSION, CallAutomationClient, RetryPolicy
-from .connection_string import ConnectionString, InvalidConnectionStringError, parse_connection_string
-from .errors import (
+from shared.callautomation.auth import EntraIdAuth, HmacAuth
+from shared.callautomation.client import DEFAULT_API_VERSION, CallAutomationClient, RetryPolicy
+from shared.callautomation.connection_string import (
+    ConnectionString,
+    InvalidConnectionStringError,
+    parse_connection_string,
+)
+from shared.callautomation.errors import (
     AuthenticationError,
     CallAutomationError,
     CallNotFoundError,
@@ -12,8 +16,15 @@ from .errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
-from .identifiers import InvalidIdentifierError, from_acs_identifier, raw_id_of, to_acs_identifier
-from .models import AddParticipantResult, CallConnection, CallParticipant, file_source, text_source, tones_of
+from shared.callautomation.identifiers import InvalidIdentifierError, from_acs_identifier, raw_id_of, to_acs_identifier
+from shared.callautomation.models import (
+    AddParticipantResult,
+    CallConnection,
+    CallParticipant,
+    file_source,
+    text_source,
+    tones_of,
+)
 
 __all__ = [
     "DEFAULT_API_VERSION",

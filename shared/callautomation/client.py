@@ -21,12 +21,12 @@ import requests
 from requests.auth import AuthBase
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from ..http_environment import new_session
-from .auth import EntraIdAuth, HmacAuth, http_date
-from .connection_string import parse_connection_string
-from .errors import CallAutomationError, ServiceUnavailableError, error_for_status
-from .identifiers import phone_number_model, raw_id_of, to_acs_identifier
-from .models import AddParticipantResult, CallConnection, CallParticipant
+from shared.callautomation.auth import EntraIdAuth, HmacAuth, http_date
+from shared.callautomation.connection_string import parse_connection_string
+from shared.callautomation.errors import CallAutomationError, ServiceUnavailableError, error_for_status
+from shared.callautomation.identifiers import phone_number_model, raw_id_of, to_acs_identifier
+from shared.callautomation.models import AddParticipantResult, CallConnection, CallParticipant
+from shared.http_environment import new_session
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .identifiers import from_acs_identifier
+from shared.callautomation.identifiers import from_acs_identifier
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.campaign_store import FINAL_STATUSES, CampaignStore, Recipient
+from shared.campaigns.store import FINAL_STATUSES, CampaignStore, Recipient
 
 PLAN = {
     "prompt": {"text": "Your appointment is tomorrow. Press 1 to confirm or 2 to cancel."},

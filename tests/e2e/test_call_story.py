@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.acs_events import parse_callback_body
-from shared.call_flow import apply_event
-from shared.call_legs import CallLeg
+from shared.calls.acs_events import parse_callback_body
+from shared.calls.flow import apply_event
+from shared.calls.legs import CallLeg
 
 PLAN = {
     "prompt": {"text": "Your appointment is tomorrow at 9. Press 1 to confirm, 2 to cancel, 0 for a person."},

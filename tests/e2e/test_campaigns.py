@@ -10,9 +10,9 @@ import pytest
 import requests
 from azure.data.tables import TableServiceClient
 
-from shared.campaign_counters import counts_of
-from shared.campaign_reach import REACHED_OUTCOMES
-from shared.campaign_store import CampaignStore
+from shared.campaigns.counters import counts_of
+from shared.campaigns.reach import REACHED_OUTCOMES
+from shared.campaigns.store import CampaignStore
 from tests.e2e.campaign_support import (
     MAX_CONCURRENT,
     PER_CALLER_ID,

@@ -20,7 +20,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from devstack.processes import free_ports
-from shared.campaign_store import CampaignStore
+from shared.campaigns.store import CampaignStore
 from tests.conftest import FAST_EMULATOR_ARGS
 from tests.e2e.campaign_support import emulator_calls, peak_overlap, wait_until_done
 from tests.e2e.conftest import REPO_ROOT, Stack

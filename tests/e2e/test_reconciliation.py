@@ -9,7 +9,7 @@ import uuid
 import pytest
 from azure.data.tables import TableServiceClient
 
-from shared.campaign_store import CampaignStore
+from shared.campaigns.store import CampaignStore
 from shared.lines import TABLE_NAME as LINES_TABLE
 from shared.lines import Lines
 from tests.e2e.campaign_support import PLAN, PRESS_ONE, wait_until_done

@@ -15,9 +15,9 @@ import pytest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.data.tables import TableClient, UpdateMode
 
-from shared import campaign_counters as counters
-from shared.campaign_reports import load_campaign, report_html, summarize
-from shared.campaign_store import (
+from shared.campaigns import counters
+from shared.campaigns.reports import load_campaign, report_html, summarize
+from shared.campaigns.store import (
     BUCKETS,
     CALLING,
     DONE,

@@ -9,10 +9,10 @@ import copy
 from collections.abc import Callable
 from typing import TypeVar
 
-from shared import campaign_counters as counters
-from shared.call_leg_store import CallLegNotFoundError
-from shared.call_legs import CallLeg
-from shared.campaign_store import (
+from shared.calls.legs import CallLeg
+from shared.calls.store import CallLegNotFoundError
+from shared.campaigns import counters
+from shared.campaigns.store import (
     Campaign,
     CampaignExistsError,
     CampaignNotFoundError,
@@ -267,10 +267,10 @@ def campaign_service(
     tables: CampaignTables, *, legs: CallLegs | None = None, lines: Lines | None = None, queue: Queue | None = None
 ):
     """A CampaignService on the fakes above, with the real Dispatcher (its logic is what the tests look at)."""
-    from shared.calls import call_leg_id_for
-    from shared.campaigns import CampaignService
-    from shared.dialing import Dispatcher, idempotency_key
-    from shared.outbox import Outbox
+    from shared.calls.service import call_leg_id_for
+    from shared.campaigns.dialing import Dispatcher, idempotency_key
+    from shared.campaigns.service import CampaignService
+    from shared.storage.outbox import Outbox
 
     outbox = Outbox(lambda _: queue if queue is not None else Queue())
     dispatcher = Dispatcher(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.api_models import (
+from shared.calls.requests import (
     ValidationError,
     parse_cancel_media,
     parse_create_call,

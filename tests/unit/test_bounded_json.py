@@ -9,12 +9,12 @@ import azure.functions as func
 import pytest
 
 from shared import bounded_json
-from shared.acs_events import InvalidCallbackBodyError, parse_callback_body
-from shared.api_errors import ApiError, read_json
-from shared.api_models import ValidationError
 from shared.bounded_json import MAX_DEPTH, JsonTooDeepError, deeper_than
-from shared.callback_auth import CallbackAuthError, CallbackTokenVerifier
-from shared.event_delivery import Delivery, InvalidDeliveryMessageError
+from shared.calls.acs_events import InvalidCallbackBodyError, parse_callback_body
+from shared.calls.callback_auth import CallbackAuthError, CallbackTokenVerifier
+from shared.calls.event_delivery import Delivery, InvalidDeliveryMessageError
+from shared.calls.requests import ValidationError
+from shared.http.errors import ApiError, read_json
 from shared.queue_messages import message_json
 
 

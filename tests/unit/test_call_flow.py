@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from shared.acs_events import ResultInformation, parse_callback_body
-from shared.call_flow import (
+from shared.calls.acs_events import ResultInformation, parse_callback_body
+from shared.calls.flow import (
     AskForKey,
     HangUp,
     Invite,
@@ -15,8 +15,8 @@ from shared.call_flow import (
     apply_event,
     outcome_of_failed_call,
 )
-from shared.call_legs import CallLeg, LegState
-from shared.plans import Prompt, parse_plan
+from shared.calls.legs import CallLeg, LegState
+from shared.calls.plans import Prompt, parse_plan
 
 NOW = "2026-01-01T00:00:00+00:00"
 PLAN = parse_plan(

@@ -2,9 +2,9 @@
 
 import json
 
-from shared.acs_events import parse_callback_body
-from shared.call_flow import apply_event
-from shared.call_legs import CallLeg, LegState, Operation
+from shared.calls.acs_events import parse_callback_body
+from shared.calls.flow import apply_event
+from shared.calls.legs import CallLeg, LegState, Operation
 
 NOW = "2026-01-01T00:00:00+00:00"
 PHONE = "4:+15005550006"

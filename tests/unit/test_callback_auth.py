@@ -9,7 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.callback_auth import CallbackAuthError, CallbackTokenVerifier, KeysUnavailableError
+from shared.calls.callback_auth import CallbackAuthError, CallbackTokenVerifier, KeysUnavailableError
 
 ISSUER = "https://acscallautomation.communication.azure.com"
 AUDIENCE = "0e4f6a51-7c0d-4b8e-9a3e-ac5e00000001"

@@ -5,14 +5,14 @@ import logging
 
 import pytest
 
-from shared.acs_events import parse_callback_body
-from shared.call_legs import CallLeg
-from shared.callback_binding import (
+from shared.calls.acs_events import parse_callback_body
+from shared.calls.callback_binding import (
     CallbackRejectedError,
     check_callback_token,
     check_events_belong,
     rejected_callbacks,
 )
+from shared.calls.legs import CallLeg
 
 
 def _leg(**values) -> CallLeg:

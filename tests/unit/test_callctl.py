@@ -20,9 +20,9 @@ from callctl.api import ApiError, CampaignApi
 from callctl.display import fit, printable, progress_line, summary_table
 from callctl.recipients import Recipient, RecipientsError, chunks, parse_recipients, read_recipients, to_csv
 from callctl.watch import CLEAR_TO_END, finished, watch
-from shared.campaign_reports import calls_csv, report_html, summarize
-from shared.campaign_store import Campaign
-from shared.campaign_store import Recipient as StoredRecipient
+from shared.campaigns.reports import calls_csv, report_html, summarize
+from shared.campaigns.store import Campaign
+from shared.campaigns.store import Recipient as StoredRecipient
 
 KEY = "test-function-key-0123456789"
 PLAN = {"prompt": {"text": "Press 1 to confirm, 2 to cancel."}, "collect": {"confirmKey": "1", "declineKey": "2"}}

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.calling_windows import CallingWindow, is_within, next_allowed, parse_window, zone_of
+from shared.campaigns.calling_windows import CallingWindow, is_within, next_allowed, parse_window, zone_of
 
 WEEKDAYS_AND_SAT = ["mon", "tue", "wed", "thu", "fri", "sat"]
 NEW_YORK = "America/New_York"

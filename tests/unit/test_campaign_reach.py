@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import azure.functions as func
 import pytest
 
-from shared import campaign_counters as counters
-from shared.campaign_reach import effective_concurrency, ideal_seconds, reach, reached_after, timeline
-from shared.campaign_reports import summarize
-from shared.campaign_store import Campaign, Recipient
+from shared.campaigns import counters
+from shared.campaigns.reach import effective_concurrency, ideal_seconds, reach, reached_after, timeline
+from shared.campaigns.reports import summarize
+from shared.campaigns.store import Campaign, Recipient
 from tests.support.fakes import CampaignTables, campaign_service
 
 START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -93,7 +93,7 @@ def test_the_fake_counts_every_transition_of_the_service():
     service = campaign_service(tables)
     campaign = Campaign("c1", "c", {**CONFIG, "plan": {}}, created_at=START.isoformat())
     tables.create_campaign(campaign)
-    from shared.campaigns import RecipientEntry
+    from shared.campaigns.service import RecipientEntry
 
     service.admit("c1", [RecipientEntry(f"+1425555{i:04d}") for i in range(5)])
     service.admit("c1", [RecipientEntry(f"+1425555{i:04d}") for i in range(5)])  # redelivered

@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 import azure.functions as func
 import pytest
 
-from shared.campaign_counters import Counts
-from shared.campaign_reports import (
+from shared.campaigns.counters import Counts
+from shared.campaigns.reports import (
     bucket_seconds,
     calls_csv,
     campaign_status,
@@ -24,7 +24,7 @@ from shared.campaign_reports import (
     report_html,
     summarize,
 )
-from shared.campaign_store import Campaign, CampaignNotFoundError, Recipient
+from shared.campaigns.store import Campaign, CampaignNotFoundError, Recipient
 from tests.support.fakes import CampaignTables
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.campaigns import parse_campaign, parse_recipients, parse_recipients_csv
+from shared.campaigns.service import parse_campaign, parse_recipients, parse_recipients_csv
 from shared.fields import ValidationError
 
 BODY = {

@@ -2,10 +2,10 @@
 
 import json
 
-from shared.call_legs import CallLeg, LegState
-from shared.calls import call_leg_id_for
-from shared.campaign_store import CALLING, DONE, WAITING, Campaign, Recipient
-from shared.campaigns import DEFAULTS
+from shared.calls.legs import CallLeg, LegState
+from shared.calls.service import call_leg_id_for
+from shared.campaigns.service import DEFAULTS
+from shared.campaigns.store import CALLING, DONE, WAITING, Campaign, Recipient
 from shared.lines import Wanted
 from tests.support import fakes
 

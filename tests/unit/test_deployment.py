@@ -47,3 +47,9 @@ def test_requirements_hold_no_test_or_local_tools():
     deployed = (ROOT / "requirements.txt").read_text().lower()
     for tool in ("pytest", "aiohttp", "azure-communication-callautomation", "ruff", "hypothesis", "werkzeug"):
         assert tool not in deployed
+
+
+def test_the_poison_rules_read_the_apps_own_host_json():
+    from shared.queues.poison import HOST_JSON
+
+    assert HOST_JSON == ROOT / "host.json" and HOST_JSON.is_file()

@@ -2,8 +2,8 @@
 
 import json
 
-from shared.campaign_store import CANCELLED, QUEUED, Campaign, Recipient
-from shared.campaigns import DEFAULTS
+from shared.campaigns.service import DEFAULTS
+from shared.campaigns.store import CANCELLED, QUEUED, Campaign, Recipient
 from shared.lines import Grant, Waiting
 from tests.support import fakes
 

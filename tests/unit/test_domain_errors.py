@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared.api_errors import ApiError, error_for
-from shared.call_errors import CallEndedError, CallNotConnectedError
+from shared.calls.errors import CallEndedError, CallNotConnectedError
 from shared.fields import ValidationError
+from shared.http.errors import ApiError, error_for
 
 
 def test_a_call_that_ended_answers_409_call_ended():

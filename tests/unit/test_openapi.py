@@ -19,25 +19,25 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from shared.acs_events import AcsEvent, ResultInformation, parse_callback_body
-from shared.api_errors import call_not_found
-from shared.api_models import (
+from shared.calls.acs_events import AcsEvent, ResultInformation, parse_callback_body
+from shared.calls.flow import ASK, THROTTLED, apply_event
+from shared.calls.legs import CallLeg, Operation
+from shared.calls.operations import accepted_operation
+from shared.calls.plans import parse_plan
+from shared.calls.requests import (
     parse_cancel_media,
     parse_create_call,
     parse_invite_participants,
     parse_participant_id,
     parse_play_audio,
 )
-from shared.call_flow import ASK, THROTTLED, apply_event
-from shared.call_legs import CallLeg, Operation
-from shared.calls import CallService
-from shared.campaign_reports import OUTCOMES
-from shared.campaign_store import Recipient
-from shared.campaigns import parse_campaign, parse_recipients, parse_recipients_csv
+from shared.calls.service import CallService
+from shared.campaigns.reports import OUTCOMES
+from shared.campaigns.service import parse_campaign, parse_recipients, parse_recipients_csv
+from shared.campaigns.store import Recipient
 from shared.fields import object_fields
-from shared.operations import accepted_operation
-from shared.outbox import Outbox
-from shared.plans import parse_plan
+from shared.http.errors import call_not_found
+from shared.storage.outbox import Outbox
 from tests.support import fakes
 from tests.support.app_index import app_functions
 from tests.support.fakes import CampaignTables, Queue
@@ -486,7 +486,7 @@ def test_every_operation_documents_a_4xx_with_the_error_schema(spec):
 
 def test_every_error_the_code_can_write_is_documented(spec, functions):
     """Each `ApiError(status, "Code")` in shared/ or a handler appears as an example under that status."""
-    sources = list((ROOT / "shared").glob("*.py"))
+    sources = list((ROOT / "shared").rglob("*.py"))
     sources += [Path(sys.modules[f.get_user_function().__module__].__file__) for f in functions]
     in_code = {(int(s), code) for path in sources for s, code in _API_ERROR.findall(path.read_text(encoding="utf-8"))}
     assert ("404", "CallNotFound") not in in_code and (404, "CallNotFound") in in_code  # the regex works

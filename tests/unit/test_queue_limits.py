@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import azure.functions as func
 import pytest
 
-from shared import queue_handler
+from shared.queues import handler as queue_handler
 from tests.support.app_index import app_functions
 
 LONG = 100_000

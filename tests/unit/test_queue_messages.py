@@ -7,24 +7,21 @@ import json
 
 import pytest
 
-from shared.api_models import CreateCallRequest, PlayAudioRequest
-from shared.call_flow import HangUp, Play
-from shared.call_legs import CallEnded
-from shared.campaigns import RecipientEntry
+from shared.calls.flow import HangUp, Play
+from shared.calls.legs import CallEnded
+from shared.calls.messages.campaign_results import CampaignResultMessage
+from shared.calls.messages.create_call import CreateCallMessage
+from shared.calls.messages.event_delivery import EventDeliveryMessage
+from shared.calls.messages.in_process import LineFreedMessage, PlanStepMessage
+from shared.calls.messages.play_audio import PlayAudioMessage
+from shared.calls.plans import Prompt, parse_plan
+from shared.calls.requests import CreateCallRequest, PlayAudioRequest
+from shared.campaigns.messages.campaign_dial import CampaignDialMessage
+from shared.campaigns.messages.campaign_recipients import CampaignRecipientsMessage
+from shared.campaigns.service import RecipientEntry
 from shared.fields import ValidationError
 from shared.lines import Grant
-from shared.messages import (
-    CampaignDialMessage,
-    CampaignRecipientsMessage,
-    CampaignResultMessage,
-    CreateCallMessage,
-    EventDeliveryMessage,
-    LineFreedMessage,
-    PlanStepMessage,
-    PlayAudioMessage,
-)
-from shared.plans import Prompt, parse_plan
-from shared.storage import (
+from shared.storage.clients import (
     CAMPAIGN_DIAL_QUEUE,
     CAMPAIGN_RECIPIENTS_QUEUE,
     CAMPAIGN_RESULTS_QUEUE,

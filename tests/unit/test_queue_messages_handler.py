@@ -1,4 +1,4 @@
-"""The one poison behaviour of every queue function (shared/queue_handler.py): a message that can never be
+"""The one poison behaviour of every queue function (shared/queues/handler.py): a message that can never be
 processed goes to `<queue>-poison` with its reason, the host's last try gives up on what the message concerned,
 and each log line names where the error was raised without showing a whole phone number."""
 
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import azure.functions as func
 import pytest
 
-from shared import poison, queue_handler
 from shared.fields import ValidationError
-from shared.poison import mask_phone_numbers, max_dequeue_count
+from shared.queues import handler as queue_handler
+from shared.queues import poison
+from shared.queues.poison import mask_phone_numbers, max_dequeue_count
 from tests.support.fakes import Queue
 
 QUEUE = "test-queue"

@@ -4,11 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.call_legs import CallLeg, LegState
 from shared.callautomation import CallNotFoundError, ServiceUnavailableError
 from shared.callautomation.models import CallConnection
+from shared.calls.legs import CallLeg, LegState
+from shared.calls.reconciliation import Reconciler
 from shared.lines import Wanted
-from shared.reconciliation import Reconciler
 from tests.support import fakes
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -3,9 +3,10 @@
 import pytest
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
-from shared import http_environment, storage
+from shared import http_environment
 from shared.settings import ConfigurationError, Settings
-from shared.storage import queue_client, table_client
+from shared.storage import clients as storage
+from shared.storage.clients import queue_client, table_client
 
 CLIENT_ID = "00000000-0000-0000-0000-0000000000c1"
 AZURE = {

@@ -3,10 +3,10 @@ any case."""
 
 import pytest
 
-from shared.api_errors import error_for
-from shared.api_models import parse_create_call, parse_play_audio
-from shared.campaigns import parse_add_recipients, parse_campaign
+from shared.calls.requests import parse_create_call, parse_play_audio
+from shared.campaigns.service import parse_add_recipients, parse_campaign
 from shared.fields import UnknownFieldError, nearest_field, object_fields
+from shared.http.errors import error_for
 
 PLAN = {"prompt": {"text": "Your flu shot is tomorrow at 9. Press 1 to confirm."}}
 CALL = {"targets": ["+14255550123"], "alternateCallerId": "+18005550100", "callbackUri": "https://example.org/events"}

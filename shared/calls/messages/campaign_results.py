@@ -1,0 +1,39 @@
+"""`campaign-results`: a campaign call ended; the campaign records its outcome (`ended`, see call_legs.CallEnded),
+frees its slot and maybe retries."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from shared.calls.legs import CallEnded
+from shared.fields import ValidationError
+from shared.ids import is_call_leg_id, is_campaign_id, is_phone_number
+from shared.queue_messages import json_object
+from shared.storage.clients import CAMPAIGN_RESULTS_QUEUE
+
+
+@dataclass(frozen=True)
+class CampaignResultMessage:
+    queue: ClassVar[str] = CAMPAIGN_RESULTS_QUEUE
+
+    campaign_id: str
+    phone_number: str
+    call_leg_id: str
+    ended: CallEnded | None = None  # messages of older versions came without it
+
+    def to_message(self) -> str:
+        body: dict[str, Any] = {"campaignId": self.campaign_id, "phoneNumber": self.phone_number,
+                                "callLegId": self.call_leg_id}
+        if self.ended is not None:
+            body["ended"] = self.ended.to_dict()
+        return json.dumps(body)
+
+    @classmethod
+    def from_message(cls, text: str | bytes) -> CampaignResultMessage:
+        body = json_object(text)
+        campaign_id, phone_number, call_leg_id = body.get("campaignId"), body.get("phoneNumber"), body.get("callLegId")
+        if not (is_campaign_id(campaign_id) and is_phone_number(phone_number) and is_call_leg_id(call_leg_id)):
+            raise ValidationError("message", "needs a campaignId, an E.164 phoneNumber and a callLegId.")
+        return cls(campaign_id, phone_number, call_leg_id, CallEnded.from_dict(body.get("ended")))

@@ -1,0 +1,1 @@
+"""Queue messages of campaigns: one dataclass per queue, next to its queue's name (see shared/calls/messages)."""

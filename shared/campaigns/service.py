@@ -1,0 +1,637 @@
+"""Campaigns: many recipients, one plan, each called at most once at a time, paced, retried by outcome.
+
+Every step runs from a queue message, so each can run on any instance and be repeated safely:
+- `admit` (queue `campaign-recipients`): insert each recipient once; those who may be called now join the
+  campaign's line, and calls start while lines are free (see dialing);
+- `ready` (queue `campaign-dial`, without a line): a retry or a calling window came due: the recipient joins
+  the line;
+- `dial` (queue `campaign-dial`, with the line it was given): check cancel, expiry and calling window, then
+  place the call;
+- `record_result` (queue `campaign-results`, sent when a campaign call's leg ends): note the outcome and queue
+  a retry for busy / no-answer after the configured delay. The call's line was handed on already, when the app
+  learned the call was over.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.callautomation import CallAutomationError, ThrottledError
+from shared.calls.flow import BUSY, FAILED, NO_ANSWER, THROTTLED
+from shared.calls.legs import CallEnded
+from shared.calls.plans import parse_plan
+from shared.calls.requests import CreateCallRequest, call_events_field
+from shared.calls.service import CallService, call_leg_id_for
+from shared.calls.store import CallLegStore, utc_now
+from shared.campaigns.calling_windows import next_allowed, parse_window, zone_of
+from shared.campaigns.dialing import SLEEP_UNDER_SECONDS, Dispatcher, dial_message, idempotency_key
+from shared.campaigns.messages.campaign_recipients import CampaignRecipientsMessage
+from shared.campaigns.store import (
+    CALLING,
+    CANCELLED,
+    DONE,
+    EXPIRED,
+    FINAL_STATUSES,
+    QUEUED,
+    WAITING,
+    Campaign,
+    CampaignNotFoundError,
+    CampaignStore,
+    Recipient,
+)
+from shared.fields import (
+    ValidationError,
+    object_fields,
+    optional,
+    phone_number_field,
+    string_list_field,
+    text_field,
+    url_field,
+)
+from shared.ids import is_campaign_id
+from shared.lines import Grant, Waiting
+from shared.storage.clients import CAMPAIGN_RECIPIENTS_QUEUE
+from shared.storage.outbox import Outbox
+
+logger = logging.getLogger(__name__)
+
+MAX_RECIPIENTS_PER_REQUEST = 5000
+RECIPIENTS_PER_MESSAGE = 100
+MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
+THROTTLED_DELAY_SECONDS = (2.0, 6.0)
+RETRYABLE_OUTCOMES = (BUSY, NO_ANSWER)
+DRAIN_AT_ONCE, DRAIN_PER_PUMP = 200, 500  # waiting recipients finished by a cancel request, and per pump
+CAMPAIGN_FIELDS = (
+    "campaignId", "name", "plan", "callerIds", "callbackUri", "requestedCallEvents", "pacing", "retry",
+    "callingWindow", "timeZone", "expiresAt", "emergency", "recipients",
+)
+ADD_RECIPIENTS_FIELDS = ("recipients",)
+RECIPIENT_FIELDS = ("phoneNumber", "timeZone")
+PACING_FIELDS = ("maxConcurrentCalls", "maxConcurrentCallsPerCallerId", "callsPerSecond")
+RETRY_FIELDS = ("maxAttempts", "delaySeconds", "retryOn")
+DEFAULTS = {
+    "pacing": {"maxConcurrentCalls": 10, "maxConcurrentCallsPerCallerId": 2, "callsPerSecond": 5.0},
+    "retry": {"maxAttempts": 3, "delaySeconds": 300, "retryOn": list(RETRYABLE_OUTCOMES)},
+}
+
+
+@dataclass(frozen=True)
+class RecipientEntry:
+    phone_number: str
+    time_zone: str | None = None
+
+
+# -- reading requests -------------------------------------------------------------------------------------
+
+
+def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaign, list[RecipientEntry]]:
+    """A campaign and its first recipients from `POST /campaigns`; every problem names its field."""
+    fields = object_fields(body, CAMPAIGN_FIELDS)
+    campaign_id = text_field(fields, "campaignId", 40) or str(uuid.uuid4())
+    if not is_campaign_id(campaign_id):
+        raise ValidationError("campaignId", "must be 1 to 40 letters, digits or dashes.")
+    plan = parse_plan(optional(fields, "plan"))
+    caller_ids = string_list_field(fields, "callerIds") or ([default_caller_id] if default_caller_id else [])
+    if not caller_ids:
+        raise ValidationError("callerIds", "is required (numbers your ACS resource owns), or set DEFAULT_CALLER_ID.")
+    for index, number in enumerate(caller_ids):
+        phone_number_field(number, f"callerIds[{index}]")
+    config: dict[str, Any] = {
+        "plan": plan.to_dict(),
+        "callerIds": list(dict.fromkeys(caller_ids)),
+        "pacing": _pacing(optional(fields, "pacing")),
+        "retry": _retry(optional(fields, "retry")),
+        "emergency": _flag(optional(fields, "emergency"), "emergency"),
+        "callbackUri": url_field(fields, "callbackUri", required=False),
+        "requestedCallEvents": call_events_field(fields),
+    }
+    time_zone = text_field(fields, "timeZone", 64)
+    if time_zone:
+        _check_zone(time_zone, "timeZone")
+        config["timeZone"] = time_zone
+    window = optional(fields, "callingWindow")
+    if window is not None:
+        try:
+            config["callingWindow"] = parse_window(window).to_dict()
+        except ValueError as error:
+            raise ValidationError("callingWindow", str(error)) from None
+        if not (config["callingWindow"].get("timeZone") or time_zone):
+            raise ValidationError("callingWindow.timeZone", "is required (or timeZone on the campaign): it is the "
+                                  "zone of recipients who have none of their own.")
+    expires_at = text_field(fields, "expiresAt", 40)
+    if expires_at:
+        config["expiresAt"] = _instant(expires_at, "expiresAt").isoformat()
+    campaign = Campaign(
+        campaign_id=campaign_id,
+        name=text_field(fields, "name", 200) or campaign_id,
+        config=config,
+        created_at=utc_now(),
+    )
+    recipients = parse_recipients(optional(fields, "recipients") or [], "recipients")
+    return campaign, recipients
+
+
+def parse_add_recipients(body: Any) -> list[RecipientEntry]:
+    """The recipients of a JSON `POST /campaigns/{campaignId}/recipients`."""
+    return parse_recipients(object_fields(body, ADD_RECIPIENTS_FIELDS).get("recipients"))
+
+
+def parse_recipients(value: Any, where: str = "recipients") -> list[RecipientEntry]:
+    """`["+1...", {"phoneNumber": "+1...", "timeZone": "America/Chicago"}, ...]`, in order, without repeats."""
+    if not isinstance(value, list) or len(value) > MAX_RECIPIENTS_PER_REQUEST:
+        raise ValidationError(where, f"must be a list of at most {MAX_RECIPIENTS_PER_REQUEST} recipients.")
+    entries: dict[str, RecipientEntry] = {}
+    for index, item in enumerate(value):
+        entry = _recipient(item, f"{where}[{index}]")
+        entries.setdefault(entry.phone_number, entry)
+    return list(entries.values())
+
+
+def parse_recipients_csv(text: str) -> list[RecipientEntry]:
+    """A CSV upload with a header row: `phoneNumber` (required) and `timeZone` (optional)."""
+    reader = csv.DictReader(io.StringIO(text))
+    columns = {name.strip().lower(): name for name in reader.fieldnames or []}
+    if "phonenumber" not in columns:
+        raise ValidationError("csv", "needs a header row with a phoneNumber column.")
+    rows = []
+    for row in reader:
+        number = (row.get(columns["phonenumber"]) or "").strip()
+        if not number:
+            continue
+        zone = (row.get(columns["timezone"]) or "").strip() if "timezone" in columns else ""
+        rows.append({"phoneNumber": number, **({"timeZone": zone} if zone else {})})
+    return parse_recipients(rows, "csv")
+
+
+def _recipient(item: Any, where: str) -> RecipientEntry:
+    fields = {"phonenumber": item} if isinstance(item, str) else object_fields(item, RECIPIENT_FIELDS, where)
+    number = fields.get("phonenumber")
+    phone_number_field(number, f"{where}.phoneNumber")
+    zone = fields.get("timezone")
+    if zone is not None:
+        if not isinstance(zone, str):
+            raise ValidationError(f"{where}.timeZone", "must be an IANA time zone such as America/Chicago.")
+        _check_zone(zone, f"{where}.timeZone")
+    return RecipientEntry(number, zone or None)
+
+
+def _pacing(value: Any) -> dict[str, Any]:
+    fields = object_fields(value if value is not None else {}, PACING_FIELDS, "pacing")
+    defaults = DEFAULTS["pacing"]
+    return {
+        "maxConcurrentCalls": _whole(fields, "maxConcurrentCalls", defaults["maxConcurrentCalls"], 1, 999),
+        "maxConcurrentCallsPerCallerId": _whole(
+            fields, "maxConcurrentCallsPerCallerId", defaults["maxConcurrentCallsPerCallerId"], 1, 999
+        ),
+        "callsPerSecond": float(_number(fields, "callsPerSecond", defaults["callsPerSecond"], 0.01, 1000)),
+    }
+
+
+def _retry(value: Any) -> dict[str, Any]:
+    fields = object_fields(value if value is not None else {}, RETRY_FIELDS, "retry")
+    defaults = DEFAULTS["retry"]
+    retry_on = string_list_field(fields, "retryOn") if fields.get("retryon") is not None else defaults["retryOn"]
+    for index, outcome in enumerate(retry_on):
+        if outcome not in ("busy", "no-answer", "failed", "unreachable"):
+            raise ValidationError(f"retry.retryOn[{index}]", "must be busy, no-answer, failed or unreachable.")
+    return {
+        "maxAttempts": _whole(fields, "maxAttempts", defaults["maxAttempts"], 1, 10),
+        "delaySeconds": _whole(fields, "delaySeconds", defaults["delaySeconds"], 1, MAX_QUEUE_DELAY_SECONDS),
+        "retryOn": retry_on,
+    }
+
+
+def _number(fields: Mapping[str, Any], name: str, default: float, low: float, high: float) -> Any:
+    value = fields.get(name.lower(), default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValidationError(name, f"must be a number from {low} to {high}.")
+    return value
+
+
+def _whole(fields: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = _number(fields, name, default, low, high)
+    if not isinstance(value, int):
+        raise ValidationError(name, f"must be a whole number from {low} to {high}.")
+    return value
+
+
+def _flag(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValidationError(name, "must be true or false.")
+    return value
+
+
+def _check_zone(name: str, where: str) -> None:
+    try:
+        zone_of(name, where)
+    except ValueError as error:
+        raise ValidationError(where, str(error)) from None
+
+
+def _instant(text: str, where: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(where, "must be an ISO 8601 date and time, e.g. 2026-12-01T18:00:00Z.") from None
+    if moment.tzinfo is None:
+        raise ValidationError(where, "needs a time zone offset (e.g. Z or +01:00).")
+    return moment.astimezone(UTC)
+
+
+# -- the engine -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CampaignService:
+    campaigns: CampaignStore
+    calls: CallService
+    legs: CallLegStore
+    dispatcher: Dispatcher
+    outbox: Outbox
+
+    def create(self, campaign: Campaign, recipients: list[RecipientEntry]) -> Campaign:
+        self.campaigns.create_campaign(campaign)
+        self.dispatcher.open(campaign)
+        self.submit(campaign.campaign_id, recipients)
+        return campaign
+
+    def submit(self, campaign_id: str, recipients: list[RecipientEntry]) -> int:
+        """Queue recipients for admission in chunks, so a large upload answers at once."""
+        self.campaigns.get_campaign(campaign_id)  # 404 before anything is queued
+        for start in range(0, len(recipients), RECIPIENTS_PER_MESSAGE):
+            message = CampaignRecipientsMessage(campaign_id, recipients[start : start + RECIPIENTS_PER_MESSAGE])
+            self.outbox.send([(CAMPAIGN_RECIPIENTS_QUEUE, message.to_message())])
+        return len(recipients)
+
+    def admit(self, campaign_id: str, recipients: Iterable[RecipientEntry], *, now: datetime | None = None) -> int:
+        """Insert each recipient once, and let those who may be called now join the line. Safe to repeat: a
+        recipient joins the line under the time it was first submitted, so a repeat takes the same place."""
+        now = now or datetime.now(UTC)
+        campaign = self.dispatcher.campaign(campaign_id, fresh=True)
+        added = 0
+        ready: list[Recipient] = []
+        new = [
+            Recipient(campaign_id, entry.phone_number, time_zone=entry.time_zone, submitted_at=utc_now())
+            for entry in recipients
+        ]
+        # In one batch: a transaction per partition inserts its rows and counts them.
+        for recipient, inserted in zip(new, self.campaigns.add_recipients(new), strict=True):
+            if inserted:
+                added += 1
+                ready.append(recipient)
+                continue
+            recipient = self.campaigns.get_recipient(campaign_id, recipient.phone_number)
+            if recipient.status == QUEUED and recipient.dials == 0:
+                ready.append(recipient)  # this message came again after a crash: maybe it never joined the line
+        self._line_up(campaign, [(recipient, 1) for recipient in ready], now)
+        return added
+
+    def cancel(self, campaign_id: str) -> Campaign:
+        """No call that has not reached ACS starts any more: the recipients waiting in line are cancelled now
+        (the first DRAIN_AT_ONCE of them; the pump takes the rest), and dials already on their way see it."""
+        campaign = self.campaigns.cancel_campaign(campaign_id, utc_now())
+        self.dispatcher.campaign(campaign_id, fresh=True)
+        self._drain(campaign, CANCELLED, DRAIN_AT_ONCE)
+        return campaign
+
+    def pump(self, *, now: datetime | None = None) -> int:
+        """For a timer: start waiting recipients where lines are free, and finish those of campaigns that were
+        cancelled or expired. Returns how many recipients it moved."""
+        now = now or datetime.now(UTC)
+        moved = 0
+        for campaign_id in self.dispatcher.lines.waiting_campaigns():
+            try:
+                campaign = self.dispatcher.campaign(campaign_id, fresh=True)
+            except CampaignNotFoundError:
+                self.dispatcher.lines.done_waiting(campaign_id)
+                continue
+            expires_at = campaign.config.get("expiresAt")
+            if campaign.status == "cancelled":
+                moved += self._drain(campaign, CANCELLED, DRAIN_PER_PUMP)
+            elif expires_at and now >= datetime.fromisoformat(expires_at):
+                moved += self._drain(campaign, EXPIRED, DRAIN_PER_PUMP)
+            else:
+                moved += self.dispatcher.kick(campaign)
+        return moved
+
+    def _drain(self, campaign: Campaign, status: str, limit: int) -> int:
+        """Finish up to `limit` recipients waiting in the campaign's line with `status`."""
+        lines = self.dispatcher.lines
+        for drained in range(limit):
+            head = lines.next_waiting(campaign.campaign_id)
+            if head is None:
+                lines.done_waiting(campaign.campaign_id)
+                return drained
+            self._finish(self.campaigns.get_recipient(campaign.campaign_id, head.phone_number), status)
+            lines.called(head)
+        return limit
+
+    def ready(self, campaign_id: str, phone_number: str, dial: int, *, now: datetime | None = None) -> str:
+        """A recipient's retry, or its calling window, came due: it joins the line. Returns what happened."""
+        now = now or datetime.now(UTC)
+        campaign = self.dispatcher.campaign(campaign_id)
+        recipient = self.campaigns.get_recipient(campaign_id, phone_number)
+        if recipient.status in FINAL_STATUSES or recipient.dials >= dial:
+            return "stale"  # an outdated message
+        return self._line_up(campaign, [(recipient, dial)], now)
+
+    def _line_up(self, campaign: Campaign, ready: list[tuple[Recipient, int]], now: datetime) -> str:
+        """Check each ready recipient may be called now; those who may join the line, and calls start."""
+        waiting, what = [], "waiting"
+        for recipient, dial in ready:
+            what = self._may_call(campaign, recipient, dial, now)
+            if what == "ready":
+                waiting.append(Waiting(campaign.campaign_id, recipient.phone_number, dial,
+                                       _ready_at(recipient, dial, now)))
+                what = "waiting"
+        self.dispatcher.start_waiting(campaign, waiting)
+        return what
+
+    def _may_call(self, campaign: Campaign, recipient: Recipient, dial: int, now: datetime) -> str:
+        """"ready", or why not (the recipient is finished, or scheduled for when its calling window opens)."""
+        config = campaign.config
+        if campaign.status == "cancelled":
+            self._finish(recipient, CANCELLED)
+            return "cancelled"
+        if config.get("expiresAt") and now >= datetime.fromisoformat(config["expiresAt"]):
+            self._finish(recipient, EXPIRED)
+            return "expired"
+        window = config.get("callingWindow")
+        if window and not config.get("emergency"):
+            opens = next_allowed(parse_window(window), now, recipient.time_zone or config.get("timeZone"))
+            if opens > now:
+                self._again(campaign.campaign_id, recipient.phone_number, dial, (opens - now).total_seconds())
+                return "outside-window"
+        return "ready"
+
+    def dial(self, campaign_id: str, phone_number: str, dial: int, grant: Grant, *, now: datetime | None = None) -> str:
+        """Place one campaign call on the line it was given. Returns what happened (for logs and tests)."""
+        now = now or datetime.now(UTC)
+        campaign = self.dispatcher.campaign(campaign_id)
+        recipient = self.campaigns.get_recipient(campaign_id, phone_number)
+        leg_id = call_leg_id_for(idempotency_key(campaign_id, phone_number, dial))
+        # The leg exists only once the recipient was marked for this dial (`_start` comes before the leg).
+        leg = self.legs.find(leg_id) if recipient.dials >= dial else None
+        if leg is not None and leg.pacing and Grant.from_dict(leg.pacing) != grant:
+            # A repeat of this dial that was given a line of its own (the recipient was claimed twice after a
+            # crash): that line goes on; the call keeps the one it has.
+            self._line_freed(grant, campaign_id)
+            grant = Grant.from_dict(leg.pacing)
+        placed = leg is not None and (leg.acs_call_connection_id is not None or leg.is_ended)
+        if recipient.dials == dial and (recipient.status != CALLING or placed):
+            return "stale"  # a repeat of a dial that placed its call: the line is that call's now
+        if grant.holder != leg_id or recipient.status in FINAL_STATUSES or recipient.dials > dial:
+            self._line_freed(grant, campaign_id)  # an outdated message: the line goes on to someone else
+            return "stale"
+        resuming = recipient.dials == dial  # an earlier try marked the call but stopped before ACS answered
+        if not resuming:
+            why_not = self._may_call(campaign, recipient, dial, now)
+            if why_not != "ready":
+                self._line_freed(grant, campaign_id)
+                return why_not
+            if not self.dispatcher.lines.still_holds(grant):
+                # The grant waited so long that its lease lapsed and the line was taken: wait for another.
+                self.dispatcher.start_waiting(campaign, [Waiting(campaign_id, phone_number, dial, _iso(now))])
+                return "lost-line"
+            wait = grant.start_at - time.time()
+            if wait >= SLEEP_UNDER_SECONDS:
+                self._again(campaign_id, phone_number, dial, wait, grant=grant)  # the line stays reserved
+                return "paced-rate"
+            if wait > 0:
+                time.sleep(wait)  # a fraction of a second: cheaper than a queue round trip
+        # Marked before the call is placed, so its result (which may come back within milliseconds, on another
+        # instance) always finds the recipient calling.
+        attempt = self._start(campaign_id, phone_number, dial, leg_id, recipient)
+        if not resuming and self.campaigns.get_campaign(campaign_id).status == "cancelled":
+            # Read afresh, not from the cache: a cancel stops every call that has not reached ACS yet.
+            self._line_freed(grant, campaign_id)
+            self.campaigns.update_recipient(campaign_id, phone_number, _called_off(leg_id))
+            return "cancelled"
+        config = campaign.config
+        request = CreateCallRequest(
+            targets=["4:" + phone_number],
+            alternate_caller_id=grant.caller_id,
+            callback_uri=config.get("callbackUri"),
+            requested_call_events=config.get("requestedCallEvents") or [],
+            idempotency_key=idempotency_key(campaign_id, phone_number, dial),
+            plan=None,
+        )
+        try:
+            self.calls.place_call(
+                request, plan=config["plan"], campaign=(campaign_id, phone_number, attempt), grant=grant
+            )
+        except ThrottledError:
+            self._line_freed(grant, campaign_id)
+            return self._conclude(campaign, phone_number, leg_id, THROTTLED, None, None)
+        except CallAutomationError as error:
+            if error.is_transient:
+                raise  # the host retries this message, which resumes this dial on the line it still holds
+            self._line_freed(grant, campaign_id)
+            code = {"code": error.status_code, "subCode": 0, "message": error.message}
+            return self._conclude(campaign, phone_number, leg_id, "failed", code, None)
+        return "calling"
+
+    def _line_freed(self, grant: Grant, campaign_id: str) -> None:
+        self.dispatcher.line_freed(grant, campaign_id)
+
+    def record_result(
+        self, campaign_id: str, phone_number: str, call_leg_id: str, ended: CallEnded | None = None
+    ) -> str:
+        """A campaign call ended (its line was handed on when the app learned it): note the outcome, and retry
+        busy / no-answer if allowed. `ended` comes with the message; without it (a message from before it was
+        carried) the leg is read."""
+        try:
+            ended = ended or CallEnded.of(self.legs.get(call_leg_id))
+            campaign = self.dispatcher.campaign(campaign_id)
+            return self._conclude(campaign, phone_number, call_leg_id, ended.outcome, ended.outcome_code, ended)
+        except LookupError:
+            return "unknown-leg"
+
+    def give_up_dial(
+        self, campaign_id: str, phone_number: str, dial: int, reason: str, grant: Grant | None = None
+    ) -> None:
+        """The host is giving up on a dial message (its last attempt failed): the attempt ends as failed with the
+        reason, so the recipient is neither stuck nor silently dropped, and the line it held goes on."""
+        leg_id = call_leg_id_for(idempotency_key(campaign_id, phone_number, dial))
+        recipient = self.campaigns.get_recipient(campaign_id, phone_number)
+        if recipient.status == CALLING and recipient.call_leg_id == leg_id:
+            if self.legs.find(leg_id) is not None:
+                self.calls.fail_leg(leg_id, "MessagePoisoned", 0, reason)  # frees its line; its result concludes it
+                return
+            if grant is not None:
+                self._line_freed(grant, campaign_id)
+            code = {"code": 0, "subCode": 0, "message": reason}
+            self._conclude(self.dispatcher.campaign(campaign_id), phone_number, leg_id, FAILED, code, None)
+        elif recipient.status in (QUEUED, WAITING) and recipient.dials < dial:
+            if grant is not None:
+                self._line_freed(grant, campaign_id)
+            self._give_up(campaign_id, phone_number, reason, dial=dial)
+
+    def give_up_result(self, campaign_id: str, phone_number: str, call_leg_id: str, reason: str) -> None:
+        """The host is giving up on a result message: record the end as well as we can."""
+        self._give_up(campaign_id, phone_number, reason, call_leg_id=call_leg_id)
+
+    def _give_up(self, campaign_id: str, phone_number: str, reason: str, **about: Any) -> None:
+        def give_up(current: Recipient) -> None:
+            if current.status in FINAL_STATUSES:
+                return
+            current.status, current.outcome = DONE, FAILED
+            current.outcome_code = {"code": 0, "subCode": 0, "message": reason}
+            current.history = [*current.history, {"outcome": FAILED, "reason": reason, **about}]
+
+        self.campaigns.update_recipient(campaign_id, phone_number, give_up)
+
+    def _start(self, campaign_id: str, phone_number: str, dial: int, call_leg_id: str, read: Recipient) -> int:
+        """Mark the recipient (`read` just now) as being called by this dial; returns the attempt number."""
+
+        def calling(current: Recipient) -> int:
+            if current.dials >= dial:
+                return current.attempts  # marked before (this dial is being resumed)
+            current.status, current.dials, current.attempts = CALLING, dial, current.attempts + 1
+            current.call_leg_id = call_leg_id
+            current.first_call_at = current.first_call_at or utc_now()
+            current.last_call_at = utc_now()
+            current.next_attempt_at = None
+            return current.attempts
+
+        return self.campaigns.update_recipient(campaign_id, phone_number, calling, read)
+
+    def _conclude(
+        self,
+        campaign: Campaign,
+        phone_number: str,
+        call_leg_id: str,
+        outcome: str,
+        code: dict[str, Any] | None,
+        leg: CallEnded | None,
+    ) -> str:
+        """Record how one call ended, and decide whether the recipient is called again."""
+        retry = campaign.config["retry"]
+        next_dial: dict[str, float] = {}
+
+        def note(current: Recipient) -> None:
+            next_dial.clear()
+            if current.call_leg_id == call_leg_id and current.status in (WAITING, DONE):
+                _correct(current, call_leg_id, outcome, code, leg, retry["retryOn"])
+                return  # recorded before: a repeated result message, or a late event correcting the outcome
+            if current.status != CALLING or current.call_leg_id != call_leg_id:
+                return
+            entry: dict[str, Any] = {
+                "attempt": current.attempts,
+                "callLegId": call_leg_id,
+                "outcome": outcome,
+                "outcomeCode": code,
+            }
+            if leg is not None:
+                entry.update(
+                    startedAt=leg.started_at, answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits
+                )
+            current.history = [*current.history, entry]
+            if outcome == THROTTLED:
+                current.attempts -= 1  # ACS refused to start the call: that is not the callee's answer
+                current.status = WAITING
+                next_dial.update(dial=current.dials + 1, delay=_jitter(THROTTLED_DELAY_SECONDS))
+                return
+            current.outcome, current.outcome_code = outcome, code
+            if leg is not None:
+                current.digits, current.answered_at, current.ended_at = leg.digits, leg.answered_at, leg.ended_at
+                current.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
+            if (
+                outcome in retry["retryOn"]
+                and current.attempts < retry["maxAttempts"]
+                and campaign.status != "cancelled"
+            ):
+                current.status = WAITING
+                current.next_attempt_at = (datetime.now(UTC) + timedelta(seconds=retry["delaySeconds"])).isoformat()
+                next_dial.update(dial=current.dials + 1, delay=retry["delaySeconds"])
+            else:
+                current.status = DONE
+
+        self.campaigns.update_recipient(campaign.campaign_id, phone_number, note)
+        if next_dial:
+            self._again(campaign.campaign_id, phone_number, int(next_dial["dial"]), next_dial["delay"])
+            return "retry-scheduled" if outcome != THROTTLED else "throttled"
+        return outcome
+
+    def _again(
+        self, campaign_id: str, phone_number: str, dial: int, seconds: float, *, grant: Grant | None = None
+    ) -> None:
+        delay = min(MAX_QUEUE_DELAY_SECONDS, max(1, math.ceil(seconds)))
+        self.outbox.send([dial_message(campaign_id, phone_number, dial, grant)], delay_seconds=delay)
+
+    def _finish(self, recipient: Recipient, status: str) -> None:
+        def finish(current: Recipient) -> None:
+            if current.status in (QUEUED, WAITING):
+                current.status = status
+
+        self.campaigns.update_recipient(recipient.campaign_id, recipient.phone_number, finish)
+
+
+def _correct(
+    recipient: Recipient,
+    call_leg_id: str,
+    outcome: str,
+    code: dict[str, Any] | None,
+    leg: CallEnded | None,
+    retry_on: list[str],
+) -> None:
+    """A late ACS event changed how the recipient's last call ended (e.g. a delayed CallConnected shows a
+    'failed' call was answered): fix the record, and call off a retry the new outcome does not warrant."""
+    entry = next((e for e in reversed(recipient.history) if e.get("callLegId") == call_leg_id), None)
+    if entry is None or entry.get("outcome") in (outcome, THROTTLED):
+        return
+    corrected = {**entry, "outcome": outcome, "outcomeCode": code, "correctedFrom": entry.get("outcome")}
+    if leg is not None:
+        corrected.update(answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits)
+        recipient.digits, recipient.answered_at, recipient.ended_at = leg.digits, leg.answered_at, leg.ended_at
+        recipient.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
+    recipient.history = [corrected if e is entry else e for e in recipient.history]
+    recipient.outcome, recipient.outcome_code = outcome, code
+    if recipient.status == WAITING and outcome not in retry_on:
+        recipient.status, recipient.next_attempt_at = DONE, None  # the queued retry finds it done and stops
+
+
+def _jitter(bounds: tuple[float, float]) -> float:
+    # Spreads waiters out so they do not all come back at once; not a secret.
+    return random.uniform(*bounds)  # noqa: S311
+
+
+def _ready_at(recipient: Recipient, dial: int, now: datetime) -> str:
+    """Where the recipient stands in the line: a first call by when it was submitted (so a repeated admission
+    takes the same place), a later one by when it became due."""
+    return (recipient.submitted_at or _iso(now)) if dial == 1 else _iso(now)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _called_off(call_leg_id: str) -> Callable[[Recipient], None]:
+    """A dial that was marked as calling, then saw the campaign cancelled before it placed the call."""
+
+    def call_off(current: Recipient) -> None:
+        if current.status == CALLING and current.call_leg_id == call_leg_id:
+            current.status, current.attempts = CANCELLED, current.attempts - 1
+
+    return call_off
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    try:
+        return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+    except ValueError:
+        return None
