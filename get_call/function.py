@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from shared.http.call_legs import describe_leg
 from shared.http.errors import api_handler, json_response
 from shared.services import get_call_service
 
@@ -12,4 +13,5 @@ bp = func.Blueprint()
 @bp.route(route="calls/{callId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @api_handler
 def get_call(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(get_call_service().describe(req.route_params["callId"]))
+    leg, timeline = get_call_service().read(req.route_params["callId"])
+    return json_response(describe_leg(leg, timeline))

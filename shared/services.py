@@ -9,9 +9,10 @@ from functools import lru_cache
 
 from shared.callautomation import CallAutomationClient
 from shared.calls.callback_auth import CallbackTokenVerifier
+from shared.calls.context import call_leg_id_for
 from shared.calls.event_delivery import EventDeliverer
 from shared.calls.reconciliation import Reconciler
-from shared.calls.service import CallService, call_leg_id_for
+from shared.calls.service import CallService
 from shared.calls.store import CallLegStore
 from shared.campaigns.dialing import Dispatcher, idempotency_key
 from shared.campaigns.service import CampaignService

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.callautomation import CallAutomationClient, CallAutomationError, CallNotFoundError
+from shared.calls.commands import REPEATABILITY_WINDOW_SECONDS
 from shared.calls.legs import RECONCILED, CallLeg, LegState, instant
-from shared.calls.service import REPEATABILITY_WINDOW_SECONDS, CallService
+from shared.calls.service import CallService
 from shared.calls.store import CallLegStore
 from shared.lines import Grant, Lines, SlotKey
 

@@ -27,11 +27,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.callautomation import CallAutomationError, ThrottledError
+from shared.calls.context import call_leg_id_for
 from shared.calls.flow import BUSY, FAILED, NO_ANSWER, THROTTLED
 from shared.calls.legs import CallEnded
 from shared.calls.plans import parse_plan
 from shared.calls.requests import CreateCallRequest, call_events_field
-from shared.calls.service import CallService, call_leg_id_for
+from shared.calls.service import CallService
 from shared.calls.store import CallLegStore, utc_now
 from shared.campaigns.calling_windows import next_allowed, parse_window, zone_of
 from shared.campaigns.dialing import SLEEP_UNDER_SECONDS, Dispatcher, dial_message, idempotency_key

@@ -267,7 +267,7 @@ def campaign_service(
     tables: CampaignTables, *, legs: CallLegs | None = None, lines: Lines | None = None, queue: Queue | None = None
 ):
     """A CampaignService on the fakes above, with the real Dispatcher (its logic is what the tests look at)."""
-    from shared.calls.service import call_leg_id_for
+    from shared.calls.context import call_leg_id_for
     from shared.campaigns.dialing import Dispatcher, idempotency_key
     from shared.campaigns.service import CampaignService
     from shared.storage.outbox import Outbox

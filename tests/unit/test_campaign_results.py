@@ -2,8 +2,8 @@
 
 import json
 
+from shared.calls.context import call_leg_id_for
 from shared.calls.legs import CallLeg, LegState
-from shared.calls.service import call_leg_id_for
 from shared.campaigns.service import DEFAULTS
 from shared.campaigns.store import CALLING, DONE, WAITING, Campaign, Recipient
 from shared.lines import Wanted

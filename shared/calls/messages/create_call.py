@@ -56,7 +56,7 @@ class CreateCallMessage:
     @classmethod
     def leg_in(cls, text: str | bytes, message_id: str) -> str | None:
         """The call leg the message places (None for a message that cannot be read)."""
-        from shared.calls.service import call_leg_id_for  # calls imports the messages
+        from shared.calls.context import call_leg_id_for  # calls imports the messages
 
         try:
             return call_leg_id_for(cls.from_message(text).idempotency_key(message_id))
