@@ -29,14 +29,15 @@ from __future__ import annotations
 import math
 import random
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from shared.clock import Clock, system_clock
 
 TABLE_NAME = "pacing"
 NUMBER_PREFIX, CAMPAIGN_PREFIX, RESOURCE = "number-", "campaign-", "resource"
@@ -167,7 +168,7 @@ class Lines:
         resource_cap: int | None = None,
         lease_seconds: float = 900.0,
         check_after_seconds: float = 300.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
     ) -> None:
         _check_cap("lines_per_number", lines_per_number, MAX_LINES_PER_NUMBER)
         if resource_cap is not None:
@@ -182,6 +183,10 @@ class Lines:
         # one instance they take turns instead of losing the race to each other (a failed request each).
         self._claim_locks: dict[str, threading.Lock] = {}
         self._claim_locks_guard = threading.Lock()
+
+    def _now(self) -> float:
+        """Lease and check times are kept as seconds since the epoch: Table storage compares them as numbers."""
+        return self._clock().timestamp()
 
     def _claiming(self, campaign_id: str) -> threading.Lock:
         with self._claim_locks_guard:
@@ -225,7 +230,7 @@ class Lines:
     def acquire(self, wanted: Wanted) -> Grant | None:
         """Take what the call needs now, or None when something is full (nothing is held then)."""
         _check_key("holder", wanted.holder)
-        now = self._clock()
+        now = self._now()
         seat = None
         if wanted.needs_seat(self.lines_per_number):
             seat = self._take_seat(CAMPAIGN_PREFIX + wanted.campaign_id, wanted.campaign_cap or 1, wanted.holder, now)
@@ -247,7 +252,7 @@ class Lines:
         no moment when the line is free for a third party to take. None if the grant's rows are no longer its
         holder's (a lapsed lease someone else took): then nothing changed."""
         for _ in range(NUMBERS_TRIED):
-            now = self._clock()
+            now = self._now()
             number_rows = self._partition(grant.line[0])
             line = number_rows.get(grant.line[1])
             if line is None or line.holder != grant.holder:
@@ -277,7 +282,7 @@ class Lines:
     def renew(self, grant: Grant, check_after: float | None = None) -> bool:
         """Extend the grant's leases by lease_seconds from now, and move its line's next check to `check_after`
         (default: check_after_seconds from now); False if its holder no longer has its line."""
-        now = self._clock()
+        now = self._now()
         renewed = 0
         for key in grant.rows():
             row = self._get(key)
@@ -294,7 +299,7 @@ class Lines:
         costs no request of its own. One range query over the number partitions, whose rows are lines and rate rows."""
         rows = self._table.query_entities(
             "PartitionKey ge @lo and PartitionKey lt @hi and checkAfter le @now and holder ne @free",
-            parameters={"lo": NUMBER_PREFIX, "hi": NUMBER_PREFIX[:-1] + ".", "now": float(self._clock()), "free": ""},
+            parameters={"lo": NUMBER_PREFIX, "hi": NUMBER_PREFIX[:-1] + ".", "now": float(self._now()), "free": ""},
             select=["PartitionKey", "RowKey", "holder", "checkAfter"],
         )
         due = sorted((float(row["checkAfter"]), str(row["holder"]), (row["PartitionKey"], row["RowKey"]))
@@ -307,7 +312,7 @@ class Lines:
         row = self._get(line)
         if row is None or row.holder != holder:
             return
-        now = self._clock()
+        now = self._now()
         entity: dict[str, Any] = {"PartitionKey": line[0], "RowKey": line[1]}
         if row.is_free(now):
             entity.update(holder="", expiresAt=0.0)
@@ -319,14 +324,14 @@ class Lines:
         """Whether a grant just handed to its holder (in a dial message) is still its holder's: read only when
         the message waited so long that the lease could have lapsed; a lease is taken from its holder in no
         other way (its holder gives it up itself)."""
-        if 0 < self._clock() - grant.granted_at < self.lease_seconds / 2:
+        if 0 < self._now() - grant.granted_at < self.lease_seconds / 2:
             return True
         return self.holds(grant)
 
     def holds(self, grant: Grant) -> bool:
         """Whether the grant's holder still has its line (e.g. a dial that waited long for its queue message)."""
         row = self._get(grant.line)
-        return row is not None and row.holder == grant.holder and not row.is_free(self._clock())
+        return row is not None and row.holder == grant.holder and not row.is_free(self._now())
 
     # -- the waiting line ---------------------------------------------------------------------------------------
 
@@ -340,7 +345,7 @@ class Lines:
             ]
             for start in range(0, len(rows), 100):
                 self._table.submit_transaction([("upsert", row) for row in rows[start : start + 100]])
-            marker = {"PartitionKey": WAITING_CAMPAIGNS, "RowKey": campaign_id, "since": self._clock()}
+            marker = {"PartitionKey": WAITING_CAMPAIGNS, "RowKey": campaign_id, "since": self._now()}
             try:
                 self._table.create_entity(marker)
             except ResourceExistsError:
@@ -356,7 +361,7 @@ class Lines:
 
     def _claim_head(self, campaign_id: str) -> Waiting | None:
         for _ in range(NUMBERS_TRIED):
-            now = self._clock()
+            now = self._now()
             rows = self._table.query_entities(
                 "PartitionKey eq @pk and claimedUntil lt @now",
                 parameters={"pk": WAITING_PREFIX + campaign_id, "now": float(now)},
@@ -397,7 +402,7 @@ class Lines:
         except ResourceNotFoundError:
             pass
         if self.waiting_count(campaign_id, limit=1):
-            marker = {"PartitionKey": WAITING_CAMPAIGNS, "RowKey": campaign_id, "since": self._clock()}
+            marker = {"PartitionKey": WAITING_CAMPAIGNS, "RowKey": campaign_id, "since": self._now()}
             self._table.upsert_entity(marker)
 
     def waiting_count(self, campaign_id: str, limit: int = 1000) -> int:
@@ -410,7 +415,7 @@ class Lines:
 
     def busy(self, caller_ids: Sequence[str] = (), campaign_id: str | None = None) -> dict[str, int]:
         """Live lines per caller id, and under "campaign" the campaign's taken seats."""
-        now = self._clock()
+        now = self._now()
         counts = {
             caller_id: sum(
                 not row.is_free(now) for row in self._partition(NUMBER_PREFIX + caller_id).values()

@@ -18,7 +18,7 @@ from shared.calls.legs import (
 )
 from shared.calls.messages.in_process import LINE_FREED, PLAN_STEP, LineFreedMessage, PlanStepMessage
 from shared.calls.plan_steps import PlanSteps
-from shared.calls.store import ConcurrentUpdateError, DuplicateEventError, utc_now
+from shared.calls.store import ConcurrentUpdateError, DuplicateEventError
 from shared.lines import Grant
 from shared.storage.clients import EVENT_DELIVERY_QUEUE
 from shared.storage.outbox import OutboxMessage
@@ -69,7 +69,7 @@ class CallbackProcessing(PlanSteps):
             was_ended, outcome_before = leg.is_ended, leg.outcome
             # Callbacks can overtake ACS's answer to create call: learn the connection id from the event.
             leg.acs_call_connection_id = leg.acs_call_connection_id or event.call_connection_id
-            effects = apply_event(leg, event, utc_now())
+            effects = apply_event(leg, event, self._now())
             caused = EventDeliverer.outbox_messages(
                 call_leg_id, leg.callback_uri, [n.to_cloud_event() for n in effects.changes.notifications]
             )
@@ -124,5 +124,5 @@ class CallbackProcessing(PlanSteps):
         except (CallAutomationError, ValueError) as error:
             logger.warning("Could not start DTMF recognition on %s: %s", leg.call_leg_id, error)
             self.store.append_timeline(
-                leg.call_leg_id, [TimelineEntry(utc_now(), "dtmfRecognitionFailed", {"participant": participant})]
+                leg.call_leg_id, [TimelineEntry(self._now(), "dtmfRecognitionFailed", {"participant": participant})]
             )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -24,12 +24,12 @@ from shared.calls.legs import (
     Operation,
     TimelineEntry,
     end_leg,
-    instant,
     state_changes,
 )
 from shared.calls.plans import CallPlan
 from shared.calls.requests import CancelMediaRequest, CreateCallRequest, InviteParticipantsRequest, PlayAudioRequest
-from shared.calls.store import CallLegExistsError, utc_now
+from shared.calls.store import CallLegExistsError
+from shared.clock import timestamp
 from shared.fields import ValidationError
 from shared.lines import Grant, LinesBusyError, Wanted
 
@@ -42,13 +42,13 @@ REPEATABILITY_WINDOW_SECONDS = 270
 LINES_BUSY_RETRY_SECONDS = 5.0
 
 
-def _repeatability_expired(leg: CallLeg, now: str) -> bool:
+def _repeatability_expired(leg: CallLeg, now: datetime) -> bool:
     """Whether ACS would no longer recognise a repeat of this leg's create call request."""
     try:
         first_sent = parsedate_to_datetime(leg.acs_first_sent or "")
     except (TypeError, ValueError):
         return False
-    return (instant(now) - first_sent).total_seconds() > REPEATABILITY_WINDOW_SECONDS
+    return (now - first_sent).total_seconds() > REPEATABILITY_WINDOW_SECONDS
 
 
 class CallCommands(CallContext):
@@ -82,7 +82,7 @@ class CallCommands(CallContext):
                 leg,
                 [TimelineEntry(leg.created_at, "callRequested", {"targets": leg.targets})],
                 # A call holding a line is watched through it (Lines.due_for_check); others are listed.
-                check_after=None if leg.pacing else time.time() + self.reconcile_after_seconds,
+                check_after=None if leg.pacing else timestamp(self.clock) + self.reconcile_after_seconds,
             )
         except CallLegExistsError:
             if taken is not None:
@@ -95,7 +95,7 @@ class CallCommands(CallContext):
                 return leg  # placed (or failed) before: a repeat changes nothing
             # A previous attempt stopped before ACS answered. Sending the same repeatability headers again
             # lets ACS recognise it if it did place the call.
-            if _repeatability_expired(leg, utc_now()):
+            if _repeatability_expired(leg, self.clock()):
                 # Nothing tells us whether ACS ever got the first request. Asking again could call the person
                 # twice, so the leg ends instead (README: "Poison, and messages that come back late").
                 self.fail_leg(
@@ -124,7 +124,7 @@ class CallCommands(CallContext):
         # meanwhile from an older read fails its ETag and is applied again on top.
         leg.acs_call_connection_id = connection.call_connection_id
         leg.server_call_id = leg.server_call_id or connection.server_call_id
-        entry = TimelineEntry(utc_now(), "callPlaced", {"acsCallConnectionId": connection.call_connection_id})
+        entry = TimelineEntry(self._now(), "callPlaced", {"acsCallConnectionId": connection.call_connection_id})
         self.store.record_placed(leg, entry)
         return leg
 
@@ -142,7 +142,7 @@ class CallCommands(CallContext):
 
     def _new_leg(self, request: CreateCallRequest) -> CallLeg:
         request_id, first_sent = new_repeatability()
-        now = utc_now()
+        now = self._now()
         return CallLeg(
             call_leg_id=call_leg_id_for(request.idempotency_key),
             targets=list(request.targets),
@@ -186,16 +186,16 @@ class CallCommands(CallContext):
 
         def end(current: CallLeg) -> bool:
             before["leg"] = LegSnapshot.of(current)
-            if not end_leg(current, reason, result, utc_now()):
+            if not end_leg(current, reason, result, self._now()):
                 return False
             if answered:
-                current.answered_at = current.answered_at or utc_now()
+                current.answered_at = current.answered_at or self._now()
             settle_outcome(current, CallPlan.from_dict(current.plan) if current.plan else None)
             return True
 
         def entries(current: CallLeg, changed: bool) -> list[TimelineEntry]:
             details = {"reason": reason, "message": result.get("message")}
-            return [TimelineEntry(utc_now(), kind, details)] if changed else []
+            return [TimelineEntry(self._now(), kind, details)] if changed else []
 
         leg, changed = self.store.update(call_leg_id, end, entries)
         if changed:
@@ -218,7 +218,7 @@ class CallCommands(CallContext):
         leg, _ = self.store.update(
             call_leg_id,
             lambda current: current.advance_to(LegState.TERMINATING),
-            lambda current, _: [TimelineEntry(utc_now(), "hangUpRequested", {})],
+            lambda current, _: [TimelineEntry(self._now(), "hangUpRequested", {})],
         )
         return leg
 
@@ -333,7 +333,7 @@ class CallCommands(CallContext):
             call_leg_id,
             add,
             lambda current, _: [
-                TimelineEntry(utc_now(), f"{operation.kind}Requested", {"operationId": operation.id, **details})
+                TimelineEntry(self._now(), f"{operation.kind}Requested", {"operationId": operation.id, **details})
             ],
         )
 
@@ -350,7 +350,7 @@ class CallCommands(CallContext):
             fail,
             lambda current, _: [
                 TimelineEntry(
-                    utc_now(),
+                    self._now(),
                     f"{operation.kind}Failed",
                     {"operationId": operation.id, "why": kind, "status": error.status_code},
                 )

@@ -15,6 +15,7 @@ from shared.calls.legs import (
 )
 from shared.calls.messages.campaign_results import CampaignResultMessage
 from shared.calls.store import CallLegStore
+from shared.clock import Clock, iso, system_clock
 from shared.lines import Grant, LineKeeper, Lines
 from shared.storage.clients import CAMPAIGN_RESULTS_QUEUE
 from shared.storage.outbox import Outbox, OutboxMessage
@@ -47,6 +48,11 @@ class CallContext:
     cognitive_services_endpoint: str | None = None  # Azure AI services for text-to-speech prompts
     reconcile_after_seconds: float = 300.0  # a live leg ACS has not told us about for this long is checked
     dispatcher: LineKeeper | None = None  # lines: calls take one, and a freed one is handed on
+    clock: Clock = system_clock
+
+    def _now(self) -> str:
+        """The clock's instant as the records keep it."""
+        return iso(self.clock())
 
     def callback_url(self, leg: CallLeg) -> str:
         """Where ACS posts this leg's events. The token makes it this leg's alone (ACS keeps query strings)."""

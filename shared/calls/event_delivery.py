@@ -15,7 +15,7 @@ import requests
 
 from shared.calls.legs import TimelineEntry
 from shared.calls.messages.event_delivery import EventDeliveryMessage, InvalidDeliveryMessageError
-from shared.calls.store import CallLegStore, utc_now
+from shared.calls.store import CallLegStore
 from shared.calls.subscriber_events import sign_webhook
 from shared.http_environment import new_session
 from shared.storage.clients import EVENT_DELIVERY_QUEUE
@@ -90,5 +90,5 @@ class EventDeliverer:
 
     def _record(self, delivery: Delivery, kind: str, details: dict[str, Any]) -> None:
         # Keyed by event id, so a redelivered queue message rewrites the same row instead of adding one.
-        entry = TimelineEntry(utc_now(), kind, details, key=f"{delivery.event['id']}-{kind}")
+        entry = TimelineEntry(self._store.now(), kind, details, key=f"{delivery.event['id']}-{kind}")
         self._store.append_timeline(delivery.call_leg_id, [entry])

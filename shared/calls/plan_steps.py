@@ -18,7 +18,6 @@ from shared.calls.legs import (
     CallLeg,
     TimelineEntry,
 )
-from shared.calls.store import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class PlanSteps(CallContext):
             logger.warning("Plan step %s on %s failed: %s", type(action).__name__, leg.call_leg_id, error)
             self.store.append_timeline(
                 leg.call_leg_id,
-                [TimelineEntry(utc_now(), "planStepFailed", {"step": type(action).__name__, "error": str(error)})],
+                [TimelineEntry(self._now(), "planStepFailed", {"step": type(action).__name__, "error": str(error)})],
             )
             if not isinstance(action, HangUp):
                 self._carry_out(leg, HangUp())  # never leave a callee on a silent line

@@ -16,9 +16,7 @@ callback arriving meanwhile) end a leg once.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.callautomation import CallAutomationClient, CallAutomationError, CallNotFoundError
@@ -26,6 +24,7 @@ from shared.calls.commands import REPEATABILITY_WINDOW_SECONDS
 from shared.calls.legs import RECONCILED, CallLeg, LegState, instant
 from shared.calls.service import CallService
 from shared.calls.store import CallLegStore
+from shared.clock import Clock, system_clock, timestamp
 from shared.lines import Grant, Lines, SlotKey
 
 logger = logging.getLogger(__name__)
@@ -42,13 +41,13 @@ class Reconciler:
     acs: CallAutomationClient
     after_seconds: float = 300.0
     lines: Lines | None = None  # to renew the leases of live calls' lines
-    clock: Callable[[], float] = time.time
+    clock: Clock = system_clock
     counts: Counter[str] = field(default_factory=Counter)
 
     def run(self, limit: int = 1000) -> Counter[str]:
         """One pass over the live legs that are due; how many ended up how (for the log)."""
         self.counts.clear()
-        due: dict[str, SlotKey | None] = dict.fromkeys(self.store.due_for_check(self.clock(), limit))
+        due: dict[str, SlotKey | None] = dict.fromkeys(self.store.due_for_check(timestamp(self.clock), limit))
         for holder, line in self.lines.due_for_check(limit) if self.lines is not None else []:
             due.setdefault(holder, line)
         for call_leg_id, line in due.items():
@@ -62,7 +61,7 @@ class Reconciler:
     def check(self, call_leg_id: str, line: SlotKey | None = None) -> str:
         """Look at one live leg (`line`: the line that named it as due, if it was a line); returns what was
         done."""
-        now = self.clock()
+        now = timestamp(self.clock)
         leg = self.store.find(call_leg_id)
         if leg is None or leg.is_ended:
             self.store.unwatch(call_leg_id)  # ended (its callback removed it) or never created (a crash)

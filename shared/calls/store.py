@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
@@ -29,6 +27,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.calls.legs import CallLeg, LegState, Operation, TimelineEntry
+from shared.clock import Clock, iso, system_clock, timestamp
 
 LEG_ROW = "leg"
 TIMELINE_PREFIX = "tl-"
@@ -57,13 +56,14 @@ class ConcurrentUpdateError(Exception):
     """Someone else changed the leg since it was read (ETag mismatch)."""
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
 class CallLegStore:
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, clock: Clock = system_clock) -> None:
         self._table = table
+        self._clock = clock
+
+    def now(self) -> str:
+        """The store's clock, as its records keep the time (updates and timeline entries are stamped with it)."""
+        return iso(self._clock())
 
     def ensure_table(self) -> None:
         try:
@@ -131,7 +131,7 @@ class CallLegStore:
     ) -> CallLeg:
         """Write the leg (ETag-guarded), its new timeline rows and the event marker, all or nothing. `sent`: what
         the event caused needs no `mark_sent` later (it is safe to send again)."""
-        leg.updated_at = utc_now()
+        leg.updated_at = self.now()
         _trim_operations(leg)
         operations: list[tuple] = [
             (
@@ -214,7 +214,7 @@ class CallLegStore:
 
     def due_for_check(self, now: float | None = None, limit: int = 1000) -> list[str]:
         """Ids of live legs whose check time has come (one range query over the live buckets), at most `limit`."""
-        now = time.time() if now is None else now
+        now = timestamp(self._clock) if now is None else now
         rows = self._table.query_entities(
             "PartitionKey ge @lo and PartitionKey lt @hi and checkAfter le @now",
             parameters={"lo": LIVE_PREFIX, "hi": LIVE_PREFIX[:-1] + ".", "now": float(now)},

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from standardwebhooks import Webhook
 
 from shared.callautomation import to_acs_identifier
 from shared.calls.acs_events import ResultInformation
+from shared.clock import iso, system_clock
 
 EVENT_TYPE_PREFIX = "Microsoft.Communication."
 CALL_LEG_STATE_CHANGED = "CallLegStateChanged"
@@ -76,7 +77,7 @@ class Notification:
             "source": f"/calls/{self.data['callLegId']}",
             "type": self.type,
             "subject": self.subject,
-            "time": time or datetime.now(UTC).isoformat(),
+            "time": time or iso(system_clock()),
             "datacontenttype": "application/json",
             "data": self.data,
         }
@@ -87,7 +88,7 @@ def sign_webhook(
 ) -> tuple[bytes, dict[str, str]]:
     """The body and Standard Webhooks headers (webhook-id, -timestamp, -signature) for one delivery."""
     payload = json.dumps(cloud_event, separators=(",", ":"))
-    timestamp = now or datetime.now(UTC)
+    timestamp = now or system_clock()
     signature = Webhook(secret).sign(cloud_event["id"], timestamp, payload)
     headers = {
         "Content-Type": "application/cloudevents+json",

@@ -109,7 +109,7 @@ def _zone(window: CallingWindow, tz_name: str | None) -> ZoneInfo:
 
 def _to_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("now_utc must be timezone-aware (e.g. datetime.now(UTC))")
+        raise ValueError("now_utc must be timezone-aware (an instant in UTC)")
     return moment.astimezone(UTC)
 
 

@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from shared.campaigns.messages.campaign_dial import CampaignDialMessage
 from shared.campaigns.store import Campaign, CampaignNotFoundError
@@ -150,7 +149,3 @@ class Dispatcher:
 
     def _holder(self, head: Waiting) -> str:
         return self.holder_for(head.campaign_id, head.phone_number, head.dial)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")

@@ -33,7 +33,7 @@ from shared.calls.legs import CallEnded
 from shared.calls.plans import parse_plan
 from shared.calls.requests import CreateCallRequest, call_events_field
 from shared.calls.service import CallService
-from shared.calls.store import CallLegStore, utc_now
+from shared.calls.store import CallLegStore
 from shared.campaigns.calling_windows import next_allowed, parse_window, zone_of
 from shared.campaigns.dialing import SLEEP_UNDER_SECONDS, Dispatcher, dial_message, idempotency_key
 from shared.campaigns.messages.campaign_recipients import CampaignRecipientsMessage
@@ -50,6 +50,7 @@ from shared.campaigns.store import (
     CampaignStore,
     Recipient,
 )
+from shared.clock import Clock, iso, system_clock, timestamp
 from shared.fields import (
     ValidationError,
     object_fields,
@@ -136,7 +137,6 @@ def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaig
         campaign_id=campaign_id,
         name=text_field(fields, "name", 200) or campaign_id,
         config=config,
-        created_at=utc_now(),
     )
     recipients = parse_recipients(optional(fields, "recipients") or [], "recipients")
     return campaign, recipients
@@ -261,8 +261,10 @@ class CampaignService:
     legs: CallLegStore
     dispatcher: Dispatcher
     outbox: Outbox
+    clock: Clock = system_clock
 
     def create(self, campaign: Campaign, recipients: list[RecipientEntry]) -> Campaign:
+        campaign.created_at = campaign.created_at or iso(self.clock())
         self.campaigns.create_campaign(campaign)
         self.dispatcher.open(campaign)
         self.submit(campaign.campaign_id, recipients)
@@ -279,12 +281,12 @@ class CampaignService:
     def admit(self, campaign_id: str, recipients: Iterable[RecipientEntry], *, now: datetime | None = None) -> int:
         """Insert each recipient once, and let those who may be called now join the line. Safe to repeat: a
         recipient joins the line under the time it was first submitted, so a repeat takes the same place."""
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         campaign = self.dispatcher.campaign(campaign_id, fresh=True)
         added = 0
         ready: list[Recipient] = []
         new = [
-            Recipient(campaign_id, entry.phone_number, time_zone=entry.time_zone, submitted_at=utc_now())
+            Recipient(campaign_id, entry.phone_number, time_zone=entry.time_zone, submitted_at=iso(self.clock()))
             for entry in recipients
         ]
         # In one batch: a transaction per partition inserts its rows and counts them.
@@ -302,7 +304,7 @@ class CampaignService:
     def cancel(self, campaign_id: str) -> Campaign:
         """No call that has not reached ACS starts any more: the recipients waiting in line are cancelled now
         (the first DRAIN_AT_ONCE of them; the pump takes the rest), and dials already on their way see it."""
-        campaign = self.campaigns.cancel_campaign(campaign_id, utc_now())
+        campaign = self.campaigns.cancel_campaign(campaign_id, iso(self.clock()))
         self.dispatcher.campaign(campaign_id, fresh=True)
         self._drain(campaign, CANCELLED, DRAIN_AT_ONCE)
         return campaign
@@ -310,7 +312,7 @@ class CampaignService:
     def pump(self, *, now: datetime | None = None) -> int:
         """For a timer: start waiting recipients where lines are free, and finish those of campaigns that were
         cancelled or expired. Returns how many recipients it moved."""
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         moved = 0
         for campaign_id in self.dispatcher.lines.waiting_campaigns():
             try:
@@ -341,7 +343,7 @@ class CampaignService:
 
     def ready(self, campaign_id: str, phone_number: str, dial: int, *, now: datetime | None = None) -> str:
         """A recipient's retry, or its calling window, came due: it joins the line. Returns what happened."""
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         campaign = self.dispatcher.campaign(campaign_id)
         recipient = self.campaigns.get_recipient(campaign_id, phone_number)
         if recipient.status in FINAL_STATUSES or recipient.dials >= dial:
@@ -379,7 +381,7 @@ class CampaignService:
 
     def dial(self, campaign_id: str, phone_number: str, dial: int, grant: Grant, *, now: datetime | None = None) -> str:
         """Place one campaign call on the line it was given. Returns what happened (for logs and tests)."""
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         campaign = self.dispatcher.campaign(campaign_id)
         recipient = self.campaigns.get_recipient(campaign_id, phone_number)
         leg_id = call_leg_id_for(idempotency_key(campaign_id, phone_number, dial))
@@ -406,7 +408,7 @@ class CampaignService:
                 # The grant waited so long that its lease lapsed and the line was taken: wait for another.
                 self.dispatcher.start_waiting(campaign, [Waiting(campaign_id, phone_number, dial, _iso(now))])
                 return "lost-line"
-            wait = grant.start_at - time.time()
+            wait = grant.start_at - timestamp(self.clock)
             if wait >= SLEEP_UNDER_SECONDS:
                 self._again(campaign_id, phone_number, dial, wait, grant=grant)  # the line stays reserved
                 return "paced-rate"
@@ -502,8 +504,8 @@ class CampaignService:
                 return current.attempts  # marked before (this dial is being resumed)
             current.status, current.dials, current.attempts = CALLING, dial, current.attempts + 1
             current.call_leg_id = call_leg_id
-            current.first_call_at = current.first_call_at or utc_now()
-            current.last_call_at = utc_now()
+            current.first_call_at = current.first_call_at or iso(self.clock())
+            current.last_call_at = iso(self.clock())
             current.next_attempt_at = None
             return current.attempts
 
@@ -555,7 +557,7 @@ class CampaignService:
                 and campaign.status != "cancelled"
             ):
                 current.status = WAITING
-                current.next_attempt_at = (datetime.now(UTC) + timedelta(seconds=retry["delaySeconds"])).isoformat()
+                current.next_attempt_at = iso(self.clock() + timedelta(seconds=retry["delaySeconds"]))
                 next_dial.update(dial=current.dials + 1, delay=retry["delaySeconds"])
             else:
                 current.status = DONE

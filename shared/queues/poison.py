@@ -20,7 +20,7 @@ import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
 
 from shared.calls.legs import TimelineEntry
-from shared.calls.store import CallLegStore, utc_now
+from shared.calls.store import CallLegStore
 from shared.settings import Settings
 from shared.storage.clients import queue_client
 
@@ -68,7 +68,7 @@ def record_on_leg(store: CallLegStore, call_leg_id: str, queue_name: str, messag
         if store.find(call_leg_id) is None:
             return
         details = {"queue": queue_name, "messageId": message_id, "reason": reason}
-        entry = TimelineEntry(utc_now(), "messagePoisoned", details, key=f"poison-{message_id}")
+        entry = TimelineEntry(store.now(), "messagePoisoned", details, key=f"poison-{message_id}")
         store.append_timeline(call_leg_id, [entry])
 
     return record

@@ -7,6 +7,7 @@ import math
 import multiprocessing
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from azure.data.tables import TableServiceClient
@@ -18,8 +19,8 @@ class Clock:
     def __init__(self) -> None:
         self.now = time.time()
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 @pytest.fixture

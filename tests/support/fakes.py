@@ -22,6 +22,7 @@ from shared.campaigns.store import (
     continuation_token,
     read_continuation,
 )
+from shared.clock import Clock, iso, system_clock
 from shared.lines import Grant, Waiting, Wanted
 
 T = TypeVar("T")
@@ -107,9 +108,13 @@ class CampaignTables:
 class CallLegs:
     """Call legs and the live-leg index in memory, with CallLegStore's answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = system_clock) -> None:
         self.legs: dict[str, CallLeg] = {}
         self.watched: dict[str, float] = {}  # live leg id -> when to look at it next
+        self._clock = clock
+
+    def now(self) -> str:
+        return iso(self._clock())
 
     def get(self, call_leg_id: str) -> CallLeg:
         if call_leg_id not in self.legs:
@@ -264,7 +269,12 @@ class Queue:
 
 
 def campaign_service(
-    tables: CampaignTables, *, legs: CallLegs | None = None, lines: Lines | None = None, queue: Queue | None = None
+    tables: CampaignTables,
+    *,
+    legs: CallLegs | None = None,
+    lines: Lines | None = None,
+    queue: Queue | None = None,
+    clock: Clock = system_clock,
 ):
     """A CampaignService on the fakes above, with the real Dispatcher (its logic is what the tests look at)."""
     from shared.calls.context import call_leg_id_for
@@ -279,4 +289,6 @@ def campaign_service(
         read_campaign=tables.get_campaign,
         holder_for=lambda campaign_id, phone, dial: call_leg_id_for(idempotency_key(campaign_id, phone, dial)),
     )
-    return CampaignService(campaigns=tables, calls=None, legs=legs or CallLegs(), dispatcher=dispatcher, outbox=outbox)
+    return CampaignService(
+        campaigns=tables, calls=None, legs=legs or CallLegs(), dispatcher=dispatcher, outbox=outbox, clock=clock
+    )

@@ -1,6 +1,7 @@
 """A campaign call's result: recorded once, retried by outcome, and corrected when a late event changes it."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from shared.calls.context import call_leg_id_for
 from shared.calls.legs import CallLeg, LegState
@@ -14,13 +15,13 @@ NUMBER = "+15005550100"
 LEG = "5f0c1f4e-0000-4000-8000-000000000001"
 
 
-def _service(retry_on=("busy", "no-answer", "failed")):
+def _service(retry_on=("busy", "no-answer", "failed"), clock=None):
     tables, legs, lines, queue = fakes.CampaignTables(), fakes.CallLegs(), fakes.Lines(), fakes.Queue()
     config = {**DEFAULTS, "callerIds": ["+18005550100"],
               "retry": {"maxAttempts": 3, "delaySeconds": 600, "retryOn": list(retry_on)}}
     tables.create_campaign(Campaign(CAMPAIGN, "r", config))
     tables.add_recipient(Recipient(CAMPAIGN, NUMBER, status=CALLING, attempts=1, dials=1, call_leg_id=LEG))
-    service = fakes.campaign_service(tables, legs=legs, lines=lines, queue=queue)
+    service = fakes.campaign_service(tables, legs=legs, lines=lines, queue=queue, **({"clock": clock} if clock else {}))
     return service, tables, legs, lines, queue
 
 
@@ -89,3 +90,13 @@ def test_a_dial_the_host_gives_up_on_while_calling_without_a_leg_concludes_that_
     assert (recipient.status, recipient.outcome) == (DONE, "failed")
     assert recipient.history[-1]["callLegId"] == leg_id
     assert not lines.holds(grant)
+
+
+def test_a_retry_is_scheduled_by_the_services_clock():
+    now = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
+    service, tables, legs, _, _ = _service(clock=lambda: now)
+    legs.legs[LEG] = _ended_leg("busy")
+    assert service.record_result(CAMPAIGN, NUMBER, LEG) == "retry-scheduled"
+    assert tables.get_recipient(CAMPAIGN, NUMBER).next_attempt_at == (now + timedelta(seconds=600)).isoformat(
+        timespec="microseconds"
+    )

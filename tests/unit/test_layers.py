@@ -40,3 +40,17 @@ def test_every_package_of_shared_is_in_a_layer():
     layered = {part.strip() for entry in layers for part in entry.split("|")}
     packages = {f"shared.{p.name}" for p in (ROOT / "shared").iterdir() if (p / "__init__.py").is_file()}
     assert packages <= layered
+
+
+def test_the_app_reads_the_time_from_one_clock():
+    """Only shared/clock.py (and the ACS client, whose signing takes its own clock) asks the system for the time:
+    every other time-dependent piece takes a clock, so tests can set it."""
+    asks = ("datetime.now(", "time.time()", "datetime.utcnow(")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "shared").rglob("*.py")
+        if path.name != "clock.py" and "callautomation" not in path.parts
+        and any(ask in line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+                for ask in asks)
+    ]
+    assert offenders == []

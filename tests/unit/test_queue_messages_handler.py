@@ -66,6 +66,9 @@ class Timeline:
     def find(self, call_leg_id):
         return object()
 
+    def now(self) -> str:
+        return "2026-03-02T14:00:00.000000+00:00"
+
     def append_timeline(self, call_leg_id, entries):
         self.entries += [(call_leg_id, e) for e in entries]
 

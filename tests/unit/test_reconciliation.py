@@ -41,7 +41,7 @@ def _reconcile(leg: CallLeg, acs_answer, after=AFTER) -> tuple[str, fakes.CallLe
     store, acs, calls = fakes.CallLegs(), ScriptedAcs(acs_answer), EndingCalls()
     store.legs[leg.call_leg_id] = leg
     store.watch(leg.call_leg_id, 0)
-    reconciler = Reconciler(calls, store, acs, after_seconds=after, clock=NOW.timestamp)
+    reconciler = Reconciler(calls, store, acs, after_seconds=after, clock=lambda: NOW)
     return reconciler.check(leg.call_leg_id), store, acs, calls
 
 
@@ -111,7 +111,7 @@ def _line_watched(leg: CallLeg, acs_answer) -> tuple[Reconciler, fakes.CallLegs,
     store.legs[leg.call_leg_id] = leg
     lines.due = [(leg.call_leg_id, grant.line)]
     reconciler = Reconciler(calls, store, ScriptedAcs(acs_answer), after_seconds=AFTER, lines=lines,
-                            clock=NOW.timestamp)
+                            clock=lambda: NOW)
     return reconciler, store, lines, calls
 
 
