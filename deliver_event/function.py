@@ -1,4 +1,4 @@
-"""Queue `event-deliveries`: one signed event for a caller's callbackUri per message (see shared/event_delivery)."""
+"""Queue `event-deliveries`: one signed event for a callbackUri per message (shared/calls/event_delivery.py)."""
 
 import azure.functions as func
 

@@ -1,4 +1,4 @@
-"""`event-deliveries`: one CloudEvent for a caller's callbackUri and its attempt number (see shared/event_delivery)."""
+"""`event-deliveries`: one CloudEvent for a callbackUri and its attempt number (shared/calls/event_delivery.py)."""
 
 from __future__ import annotations
 
