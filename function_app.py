@@ -1,4 +1,4 @@
-"""The Function App: one blueprint per operation. Nothing else belongs here."""
+"""The Function App: one blueprint per operation, and the app's private logs. Nothing else belongs here."""
 
 import azure.functions as func
 
@@ -24,6 +24,10 @@ from play_audio import bp as play_audio_bp
 from play_audio_queue import bp as play_audio_queue_bp
 from reconcile_calls import bp as reconcile_calls_bp
 from remove_participant import bp as remove_participant_bp
+from shared.logs import install_private_logging
+
+# Phone numbers masked, secrets removed and ids added in every log record (shared/logs.py), from the first one.
+install_private_logging()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -47,6 +47,7 @@ from shared.calls.requests import CancelMediaRequest, CreateCallRequest, InviteP
 from shared.calls.store import CallLegExistsError, CallLegStore, ConcurrentUpdateError, DuplicateEventError, utc_now
 from shared.fields import ValidationError
 from shared.lines import Grant, LineKeeper, Lines, LinesBusyError, Wanted
+from shared.logs import add_to_log_context
 from shared.storage.clients import CAMPAIGN_RESULTS_QUEUE, EVENT_DELIVERY_QUEUE
 from shared.storage.outbox import Outbox, OutboxMessage
 
@@ -124,6 +125,7 @@ class CallService:
             leg.plan = plan
         if campaign is not None:
             leg.campaign_id, leg.recipient, leg.attempt = campaign
+        add_to_log_context(callLegId=leg.call_leg_id, campaignId=leg.campaign_id)
         taken = None if grant is not None else self._take_line(leg)
         leg.pacing = (grant or taken).to_dict() if (grant or taken) else None
         try:
@@ -155,6 +157,7 @@ class CallService:
                     "again, so that nobody is called twice.",
                 )
                 return self.store.get(leg.call_leg_id)
+        logger.info("Placing call leg %s to %s", leg.call_leg_id, ", ".join(leg.targets))  # numbers masked in logs
         try:
             connection = self.acs.create_call(
                 leg.targets,
@@ -173,6 +176,7 @@ class CallService:
         # meanwhile from an older read fails its ETag and is applied again on top.
         leg.acs_call_connection_id = connection.call_connection_id
         leg.server_call_id = leg.server_call_id or connection.server_call_id
+        add_to_log_context(callConnectionId=connection.call_connection_id)
         entry = TimelineEntry(utc_now(), "callPlaced", {"acsCallConnectionId": connection.call_connection_id})
         self.store.record_placed(leg, entry)
         return leg
@@ -426,6 +430,8 @@ class CallService:
             return False
         check_callback_token(leg, token)
         check_events_belong(leg, events)
+        add_to_log_context(campaignId=leg.campaign_id, callConnectionId=leg.acs_call_connection_id or (
+            events[0].call_connection_id if events else None))
         for event in events:
             leg = self.apply_callback_event(call_leg_id, event, known=leg)
         return True
