@@ -19,6 +19,8 @@ from dispatch_waiting import bp as dispatch_waiting_bp
 from get_call import bp as get_call_bp
 from get_campaign import bp as get_campaign_bp
 from hangup import bp as hangup_bp
+from health import bp as health_bp
+from health_details import bp as health_details_bp
 from invite_participants import bp as invite_participants_bp
 from play_audio import bp as play_audio_bp
 from play_audio_queue import bp as play_audio_queue_bp
@@ -54,5 +56,7 @@ for blueprint in (
     campaign_results_bp,
     reconcile_calls_bp,
     dispatch_waiting_bp,
+    health_bp,
+    health_details_bp,
 ):
     app.register_functions(blueprint)

@@ -29,8 +29,8 @@ _PHONE_NUMBER = re.compile(r"(?:\+|%2[Bb])\d{6,}")
 _SECRETS = [
     # key=value settings and connection strings (storage and ACS), SAS signatures, query-string secrets
     re.compile(r"(?i)\b(AccountKey|SharedAccessKey|accesskey|sig|Signature|code|token|secret|password|client_secret)="
-               r"[^;&\s\"',]+"),
-    re.compile(r"(?i)\b(Bearer|SharedKey|HMAC-SHA256)\s+[^\s\"',]+"),  # Authorization header values
+               r"[^;&\s\"',)]+"),
+    re.compile(r"(?i)\b(Bearer|SharedKey|HMAC-SHA256)\s+[^\s\"',)]+"),  # Authorization header values
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?"),  # JWTs
     re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"),  # Standard Webhooks secrets
 ]
