@@ -1,4 +1,4 @@
-"""The Function App: one blueprint per operation. Nothing else belongs here."""
+"""The Function App: one blueprint per operation, and the app's private logs. Nothing else belongs here."""
 
 import azure.functions as func
 
@@ -19,11 +19,17 @@ from dispatch_waiting import bp as dispatch_waiting_bp
 from get_call import bp as get_call_bp
 from get_campaign import bp as get_campaign_bp
 from hangup import bp as hangup_bp
+from health import bp as health_bp
+from health_details import bp as health_details_bp
 from invite_participants import bp as invite_participants_bp
 from play_audio import bp as play_audio_bp
 from play_audio_queue import bp as play_audio_queue_bp
 from reconcile_calls import bp as reconcile_calls_bp
 from remove_participant import bp as remove_participant_bp
+from shared.logs import install_private_logging
+
+# Phone numbers masked, secrets removed and ids added in every log record (shared/logs.py), from the first one.
+install_private_logging()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -50,5 +56,7 @@ for blueprint in (
     campaign_results_bp,
     reconcile_calls_bp,
     dispatch_waiting_bp,
+    health_bp,
+    health_details_bp,
 ):
     app.register_functions(blueprint)

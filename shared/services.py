@@ -5,9 +5,12 @@ Kept apart from the domain code so tests can build the services from their own p
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import Any
 
+from shared import health
 from shared.callautomation import CallAutomationClient
+from shared.callautomation.client import RetryPolicy
 from shared.calls.callback_auth import CallbackTokenVerifier
 from shared.calls.context import call_leg_id_for
 from shared.calls.event_delivery import EventDeliverer
@@ -20,17 +23,18 @@ from shared.campaigns.store import CampaignStore
 from shared.lines import TABLE_NAME as LINES_TABLE
 from shared.lines import Lines
 from shared.settings import ConfigurationError, Settings, get_settings
-from shared.storage.clients import queue_client, table_client
+from shared.storage.clients import APP_QUEUES, queue_client, table_client
 from shared.storage.outbox import Outbox
 
 
-def acs_client(settings: Settings) -> CallAutomationClient:
+def acs_client(settings: Settings, **options: Any) -> CallAutomationClient:
+    """The ACS client; `options` are CallAutomationClient's (timeout, retry)."""
     if settings.acs_connection_string:
-        return CallAutomationClient.from_connection_string(settings.acs_connection_string)
+        return CallAutomationClient.from_connection_string(settings.acs_connection_string, **options)
     if settings.acs_endpoint:
         from azure.identity import DefaultAzureCredential  # managed identity in Azure
 
-        return CallAutomationClient(settings.acs_endpoint, DefaultAzureCredential())
+        return CallAutomationClient(settings.acs_endpoint, DefaultAzureCredential(), **options)
     raise ConfigurationError("Set ACS_CONNECTION_STRING, or ACS_ENDPOINT with a managed identity.")
 
 
@@ -135,4 +139,36 @@ def get_callback_verifier() -> CallbackTokenVerifier:
         settings.acs_callback_jwks_url,
         audience=settings.require("acs_resource_id"),
         issuer=settings.acs_callback_issuer,
+    )
+
+
+HEALTH_TIMEOUT_SECONDS = 3.0
+
+
+@lru_cache(maxsize=1)
+def get_health() -> health.Health:
+    """The health checks on this app's storage, ACS and callback keys. Clients are made at the first check, so
+    a missing setting is that check's error, not the route's."""
+    settings = get_settings()
+    timeout = HEALTH_TIMEOUT_SECONDS
+
+    @cache
+    def queue(name: str):
+        return queue_client(settings, name)
+
+    @lru_cache(maxsize=1)
+    def table():
+        return table_client(settings, settings.call_legs_table)
+
+    @lru_cache(maxsize=1)
+    def acs() -> CallAutomationClient:  # one try, answered within the checks' time
+        return acs_client(settings, timeout=(timeout / 2, timeout / 2), retry=RetryPolicy(max_attempts=1))
+
+    return health.Health(
+        tables=lambda: health.read_table(table(), timeout),
+        queue_depth=lambda name: health.queue_depth(queue(name), timeout),
+        acs=lambda: health.ping_acs(acs()),
+        callback_keys=lambda: get_callback_verifier().keys_state(),
+        queues=APP_QUEUES,
+        timeout_seconds=timeout,
     )

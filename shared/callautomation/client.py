@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -84,6 +84,11 @@ class CallAutomationClient:
     def from_connection_string(cls, connection_string: str, **kwargs: Any) -> CallAutomationClient:
         parsed = parse_connection_string(connection_string)
         return cls(parsed.endpoint, parsed.access_key, **kwargs)
+
+    @property
+    def endpoint_host(self) -> str:
+        """The resource's host name (no key, no path): what a health check may show."""
+        return urlsplit(self._endpoint).netloc
 
     def __enter__(self) -> CallAutomationClient:
         return self

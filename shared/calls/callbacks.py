@@ -20,6 +20,7 @@ from shared.calls.messages.in_process import LINE_FREED, PLAN_STEP, LineFreedMes
 from shared.calls.plan_steps import PlanSteps
 from shared.calls.store import ConcurrentUpdateError, DuplicateEventError
 from shared.lines import Grant
+from shared.logs import add_to_log_context
 from shared.storage.clients import EVENT_DELIVERY_QUEUE
 from shared.storage.outbox import OutboxMessage
 
@@ -50,6 +51,8 @@ class CallbackProcessing(PlanSteps):
             return False
         check_callback_token(leg, token)
         check_events_belong(leg, events)
+        connection_id = leg.acs_call_connection_id or (events[0].call_connection_id if events else None)
+        add_to_log_context(campaignId=leg.campaign_id, callConnectionId=connection_id)
         for event in events:
             leg = self.apply_callback_event(call_leg_id, event, known=leg)
         return True

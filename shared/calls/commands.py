@@ -32,6 +32,7 @@ from shared.calls.store import CallLegExistsError
 from shared.clock import timestamp
 from shared.fields import ValidationError
 from shared.lines import Grant, LinesBusyError, Wanted
+from shared.logs import add_to_log_context
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class CallCommands(CallContext):
             leg.plan = plan
         if campaign is not None:
             leg.campaign_id, leg.recipient, leg.attempt = campaign
+        add_to_log_context(callLegId=leg.call_leg_id, campaignId=leg.campaign_id)
         taken = None if grant is not None else self._take_line(leg)
         leg.pacing = (grant or taken).to_dict() if (grant or taken) else None
         try:
@@ -106,6 +108,7 @@ class CallCommands(CallContext):
                     "again, so that nobody is called twice.",
                 )
                 return self.store.get(leg.call_leg_id)
+        logger.info("Placing call leg %s to %s", leg.call_leg_id, ", ".join(leg.targets))  # numbers masked in logs
         try:
             connection = self.acs.create_call(
                 leg.targets,
@@ -124,6 +127,7 @@ class CallCommands(CallContext):
         # meanwhile from an older read fails its ETag and is applied again on top.
         leg.acs_call_connection_id = connection.call_connection_id
         leg.server_call_id = leg.server_call_id or connection.server_call_id
+        add_to_log_context(callConnectionId=connection.call_connection_id)
         entry = TimelineEntry(self._now(), "callPlaced", {"acsCallConnectionId": connection.call_connection_id})
         self.store.record_placed(leg, entry)
         return leg

@@ -26,6 +26,7 @@ from shared.calls.service import CallService
 from shared.calls.store import CallLegStore
 from shared.clock import Clock, system_clock, timestamp
 from shared.lines import Grant, Lines, SlotKey
+from shared.logs import add_to_log_context, log_context
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +52,12 @@ class Reconciler:
         for holder, line in self.lines.due_for_check(limit) if self.lines is not None else []:
             due.setdefault(holder, line)
         for call_leg_id, line in due.items():
-            try:
-                self.counts[self.check(call_leg_id, line)] += 1
-            except Exception:  # one leg's trouble must not stop the others; the next pass tries again
-                logger.exception("Reconciling call leg %s failed", call_leg_id)
-                self.counts["error"] += 1
+            with log_context(callLegId=call_leg_id):
+                try:
+                    self.counts[self.check(call_leg_id, line)] += 1
+                except Exception:  # one leg's trouble must not stop the others; the next pass tries again
+                    logger.exception("Reconciling call leg %s failed", call_leg_id)
+                    self.counts["error"] += 1
         return self.counts
 
     def check(self, call_leg_id: str, line: SlotKey | None = None) -> str:
@@ -63,6 +65,8 @@ class Reconciler:
         done."""
         now = timestamp(self.clock)
         leg = self.store.find(call_leg_id)
+        if leg is not None:
+            add_to_log_context(campaignId=leg.campaign_id, callConnectionId=leg.acs_call_connection_id)
         if leg is None or leg.is_ended:
             self.store.unwatch(call_leg_id)  # ended (its callback removed it) or never created (a crash)
             self._let_go(call_leg_id, leg, line)

@@ -10,7 +10,7 @@ import functools
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,9 @@ from shared.calls.requests import ValidationError
 from shared.calls.store import CallLegNotFoundError, ConcurrentUpdateError
 from shared.campaigns.store import CampaignExistsError, CampaignNotFoundError
 from shared.fields import UnknownFieldError
+from shared.ids import is_call_leg_id, is_campaign_id
 from shared.lines import LinesBusyError
+from shared.logs import log_context
 from shared.settings import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -127,16 +129,29 @@ def error_for(exc: Exception) -> ApiError:
 
 
 def api_handler(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
-    """Wrap an HTTP handler so anything it raises becomes the right `{"code", "message"}` answer."""
+    """Wrap an HTTP handler so anything it raises becomes the right `{"code", "message"}` answer, and what it logs
+    carries the call leg or campaign its route names (shared/logs.py)."""
 
     @functools.wraps(handler)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return handler(req)
-        except Exception as exc:
-            return error_for(exc).to_response()
+        with log_context(**route_log_ids(req.route_params)):
+            try:
+                return handler(req)
+            except Exception as exc:
+                return error_for(exc).to_response()
 
     return wrapper
+
+
+def route_log_ids(route_params: Mapping[str, str]) -> dict[str, str]:
+    """The ids a route names, for log records; only values that are such ids (anything else is unknown anyway)."""
+    ids = {}
+    leg = route_params.get("callId") or route_params.get("callLegId")
+    if is_call_leg_id(leg):
+        ids["callLegId"] = leg
+    if is_campaign_id(route_params.get("campaignId")):
+        ids["campaignId"] = route_params["campaignId"]
+    return ids
 
 
 def json_response(body: object, status_code: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:

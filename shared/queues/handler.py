@@ -8,6 +8,8 @@ handler, and end a message that cannot succeed in `<queue>-poison` with its reas
   first ends what the message concerned, with the reason; the host then moves the message to poison.
 
 Each log line names where the error was raised (the traceback's last frame); phone numbers in it are masked.
+Everything logged while a message is handled carries the ids it names (`callLegId`, `campaignId`; see
+shared/logs.py).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import Any, TypeVar
 import azure.functions as func
 
 from shared.fields import ValidationError
+from shared.logs import add_to_log_context, log_context, mask_phone_numbers
 from shared.queue_messages import message_text
-from shared.queues.poison import is_last_attempt, mask_phone_numbers, move_to_poison
+from shared.queues.poison import is_last_attempt, move_to_poison
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +54,14 @@ def queue_handler(
     def decorate(handler: Handler) -> Callable[[func.QueueMessage], None]:
         @functools.wraps(handler)
         def run(msg: func.QueueMessage) -> None:
+            with log_context():  # filled in as the message's ids become known
+                handle(msg)
+
+        def handle(msg: func.QueueMessage) -> None:
             message = None
             try:
                 message = message_type.from_message(message_text(msg))
+                add_to_log_context(**log_ids(message))
                 handler(message, msg)
             except Exception as error:
                 if isinstance(error, (ValidationError, *poison_on)) and not getattr(error, "is_transient", False):
@@ -72,6 +80,11 @@ def queue_handler(
         return run
 
     return decorate
+
+
+def log_ids(message: Any) -> dict[str, str | None]:
+    """The ids a message names, for its log records (shared/logs.py keeps only valid ones)."""
+    return {"callLegId": getattr(message, "call_leg_id", None), "campaignId": getattr(message, "campaign_id", None)}
 
 
 def reason_for(error: BaseException) -> str:
@@ -100,6 +113,7 @@ def _poison(queue_name: str, message_type: Any, msg: func.QueueMessage, error: E
     leg_in = getattr(message_type, "leg_in", None)
     call_leg_id = leg_in(text, msg.id) if leg_in is not None else None
     store = None
+    add_to_log_context(callLegId=call_leg_id)
     if call_leg_id is not None:
         from shared.services import get_call_leg_store  # only when there is a leg to record on
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +20,7 @@ from azure.core.exceptions import ResourceExistsError
 
 from shared.calls.legs import TimelineEntry
 from shared.calls.store import CallLegStore
+from shared.logs import mask_phone_numbers
 from shared.settings import Settings
 from shared.storage.clients import queue_client
 
@@ -51,14 +51,6 @@ def move_to_poison(
     queue.send_message(text)
     if store is not None and call_leg_id:
         record_on_leg(store, call_leg_id, queue_name, message_id)(reason)
-
-
-_PHONE_NUMBER = re.compile(r"\+\d{6,}")
-
-
-def mask_phone_numbers(text: str) -> str:
-    """`+14255550123` becomes `+1425***0123`: enough to tell numbers apart in a log, not enough to call one."""
-    return _PHONE_NUMBER.sub(lambda m: f"{m.group()[:5]}***{m.group()[-4:]}", text)
 
 
 def record_on_leg(store: CallLegStore, call_leg_id: str, queue_name: str, message_id: str) -> Callable[[str], None]:

@@ -26,6 +26,10 @@ EVENT_DELIVERY_QUEUE = "event-deliveries"
 CAMPAIGN_RECIPIENTS_QUEUE = "campaign-recipients"
 CAMPAIGN_DIAL_QUEUE = "campaign-dial"
 CAMPAIGN_RESULTS_QUEUE = "campaign-results"
+# Every queue the app uses; a message that can never succeed ends in `<queue>-poison` (GET /health/details counts
+# both).
+APP_QUEUES = (CREATE_CALL_QUEUE, PLAY_AUDIO_QUEUE, EVENT_DELIVERY_QUEUE, CAMPAIGN_RECIPIENTS_QUEUE,
+              CAMPAIGN_DIAL_QUEUE, CAMPAIGN_RESULTS_QUEUE)
 
 
 _MISSING = (

@@ -97,7 +97,8 @@ def assert_refused_by_host(answer: requests.Response) -> None:
 def tables_snapshot(stack) -> dict[str, list[dict]]:
     """Every row of every table the app writes (call legs without delivery records, campaigns, recipients, pacing)."""
     service = TableServiceClient.from_connection_string(stack.azurite.connection_string)
-    snapshot = {stack.table_name: stack.rows()}
+    # Reconciliation moves a live leg's next check on in the background: not a write by the request.
+    snapshot = {stack.table_name: [{k: v for k, v in row.items() if k != "checkAfter"} for row in stack.rows()]}
     for name in ("campaigns", "recipients", LINES_TABLE):
         try:
             rows = [dict(row) for row in service.get_table_client(name).list_entities()]

@@ -17,7 +17,7 @@ from shared.lines import Grant, Lines, Waiting, Wanted
 
 class Clock:
     def __init__(self) -> None:
-        self.now = time.time()
+        self.now = float(int(time.time()))  # whole seconds: exact through datetime and back
 
     def __call__(self) -> datetime:
         return datetime.fromtimestamp(self.now, UTC)

@@ -79,3 +79,28 @@ def test_anything_else_is_refused(jwks_url, authorization):
 def test_unreachable_keys_are_not_blamed_on_the_caller():
     with pytest.raises(KeysUnavailableError):
         _verifier("http://127.0.0.1:9/calling/keys").verify("Bearer " + _token())
+
+
+def test_the_keys_cache_state_shows_what_is_cached_without_fetching(jwks_url):
+    verifier = _verifier(jwks_url)
+    assert verifier.keys_state() | {"jwksHost": None} == {
+        "ok": True, "jwksHost": None, "cached": False, "keys": 0, "ageSeconds": None, "expired": False,
+        "lifespanSeconds": 3600, "lastFetchError": None,
+    }
+
+    verifier.verify("Bearer " + _token())
+
+    state = verifier.keys_state()
+    assert state["ok"] and state["cached"] and state["keys"] == 1 and not state["expired"]
+    assert 0 <= state["ageSeconds"] < 60 and state["jwksHost"] == jwks_url.split("/")[2]
+
+
+def test_the_keys_cache_state_says_why_the_keys_could_not_be_fetched():
+    verifier = _verifier("http://127.0.0.1:9/calling/keys")
+    with pytest.raises(KeysUnavailableError):
+        verifier.verify("Bearer " + _token())
+
+    state = verifier.keys_state()
+    assert not state["ok"] and not state["cached"]
+    assert state["error"] == state["lastFetchError"] == (
+        "PyJWKClientConnectionError: the keys could not be fetched from 127.0.0.1:9")

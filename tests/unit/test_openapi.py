@@ -208,11 +208,18 @@ def error_responses(spec: dict[str, Any], operation: dict[str, Any]) -> dict[str
     return found
 
 
+def takes_input(item: dict[str, Any], operation: dict[str, Any]) -> bool:
+    return bool(item.get("parameters") or operation.get("parameters") or operation.get("requestBody"))
+
+
 def operations_without_4xx_error(spec: dict[str, Any]) -> list[str]:
+    """Operations that take input (parameters or a body) but document no 4xx with the Error schema. One that
+    takes none (the health probes) has nothing to refuse."""
     return [
         f"{method.upper()} {path} documents no 4xx response with the Error schema"
-        for path, method, _, operation in iter_operations(spec)
-        if not any(status.startswith("4") for status in error_responses(spec, operation))
+        for path, method, item, operation in iter_operations(spec)
+        if takes_input(item, operation)
+        and not any(status.startswith("4") for status in error_responses(spec, operation))
     ]
 
 
@@ -574,6 +581,10 @@ def test_an_operation_without_a_documented_error_is_caught(spec):
     assert operations_without_4xx_error(broken) == [
         "GET /calls/{callId} documents no 4xx response with the Error schema"
     ]
+    probe = broken["paths"]["/health"]["get"]
+    assert "GET /health documents" not in str(operations_without_4xx_error(broken))  # no input, nothing to refuse
+    probe["parameters"] = [{"name": "deep", "in": "query", "schema": {"type": "boolean"}}]
+    assert "GET /health documents no 4xx response with the Error schema" in operations_without_4xx_error(broken)
 
 
 def test_an_example_the_app_refuses_is_caught(spec):
