@@ -49,6 +49,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # Configured before the app is imported, as the Python worker does: a filter the app puts on the root logger's
+    # handlers when it is imported (this app's shared/logs.py masks phone numbers and secrets) covers devhost's own
+    # lines too.
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", stream=sys.stderr)
     # The storage SDK logs every request at INFO; the host does not.
     logging.getLogger("azure").setLevel(logging.WARNING)

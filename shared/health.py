@@ -36,10 +36,6 @@ CALLBACK_KEYS = "callbackKeys"
 MAX_THREADS = 16
 
 
-class CheckFailed(Exception):
-    """A check's own verdict that its part does not work; the message is shown as it is."""
-
-
 @dataclass
 class Health:
     """The checks, as callables so that tests give fakes (shared/services.py wires the real ones).
@@ -152,7 +148,7 @@ def _queues_verdict(queues: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 def describe_error(error: BaseException) -> str:
     """What went wrong, for an operator: the kind, status and error code, never a secret."""
     kind = type(error).__name__
-    if isinstance(error, CheckFailed | ConfigurationError):
+    if isinstance(error, ConfigurationError):
         return private_text(str(error))  # our own words (a setting's name, never its value)
     if isinstance(error, HttpResponseError) and error.status_code is not None:
         code = f", {error.error_code}" if getattr(error, "error_code", None) else ""

@@ -334,6 +334,7 @@ class CallAutomationClient:
                         f"ACS could not be reached ({type(exc).__name__}) for {method} {path.split('?')[0]}."
                     ) from exc
                 delay = self._retry.delay(attempt, None)
+                cause = type(exc).__name__
             else:
                 if response.status_code < 400:
                     return response
@@ -345,7 +346,9 @@ class CallAutomationClient:
                 if last_attempt or not retryable or too_long:
                     raise error
                 delay = self._retry.delay(attempt, error.retry_after)
-            logger.info("Retrying %s %s in %.2fs (attempt %d)", method, path.split("?")[0], delay, attempt + 1)
+                cause = f"ACS answered {response.status_code}"
+            logger.info("Retrying %s %s in %.2fs (attempt %d): %s", method, path.split("?")[0], delay, attempt + 1,
+                        cause)
             self._sleep(delay)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
