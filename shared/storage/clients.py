@@ -16,7 +16,7 @@ from azure.core.rest import _http_response_impl
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from shared.http_environment import environment_configures_http
+from shared.http_environment import certificate_verification, environment_configures_http
 from shared.settings import ConfigurationError, Settings
 
 # Queue names the triggers listen on (fixed in the trigger decorators as well).
@@ -61,7 +61,9 @@ def _service_uri(settings: Settings, service: str) -> str | None:
 
 def storage_transport() -> RequestsTransport:
     """The HTTP transport for a storage client (see http_environment)."""
-    return RequestsTransport(use_env_settings=environment_configures_http())
+    return RequestsTransport(
+        use_env_settings=environment_configures_http(), connection_verify=certificate_verification()
+    )
 
 
 def table_client(settings: Settings, table_name: str) -> TableClient:

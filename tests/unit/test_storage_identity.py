@@ -61,12 +61,36 @@ def test_no_storage_setting_names_the_settings_to_set():
         queue_client(Settings.from_environment({}), "q")
 
 
-@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "REQUESTS_CA_BUNDLE", "NO_PROXY"])
-def test_storage_requests_look_at_the_environment_only_when_it_configures_something(monkeypatch, name):
+def _clear_http_environment(monkeypatch):
     for setting in http_environment.ENVIRONMENT_SETTINGS:
         monkeypatch.delenv(setting, raising=False)
         monkeypatch.delenv(setting.lower(), raising=False)
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "NO_PROXY", "NETRC"])
+def test_storage_requests_look_at_the_environment_only_when_it_configures_something(monkeypatch, name):
+    _clear_http_environment(monkeypatch)
     assert storage.storage_transport()._use_env_settings is False  # no ~/.netrc or proxy lookups per request
 
     monkeypatch.setenv(name, "http://proxy.example:3128")
     assert storage.storage_transport()._use_env_settings is True
+
+
+@pytest.mark.parametrize("name", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_is_read_once_not_looked_up_per_request(monkeypatch, name):
+    _clear_http_environment(monkeypatch)
+    assert storage.storage_transport().connection_config.verify is True
+
+    monkeypatch.setenv(name, "/etc/ssl/inspecting-proxy.pem")
+    transport = storage.storage_transport()
+    assert transport._use_env_settings is False
+    assert transport.connection_config.verify == "/etc/ssl/inspecting-proxy.pem"
+    session = http_environment.new_session()
+    assert (session.trust_env, session.verify) == (False, "/etc/ssl/inspecting-proxy.pem")
+
+
+def test_requests_prefers_requests_ca_bundle_over_curl_ca_bundle(monkeypatch):
+    _clear_http_environment(monkeypatch)
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/curl.pem")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/requests.pem")
+    assert http_environment.certificate_verification() == "/requests.pem"
