@@ -28,6 +28,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.calls.legs import CallLeg, LegState, Operation, TimelineEntry
 from shared.clock import Clock, iso, system_clock, timestamp
+from shared.storage.contention import back_off
 
 LEG_ROW = "leg"
 TIMELINE_PREFIX = "tl-"
@@ -190,7 +191,8 @@ class CallLegStore:
         timeline: Callable[[CallLeg, T], Iterable[TimelineEntry]] | None = None,
     ) -> tuple[CallLeg, T]:
         """Read, change and save a leg, starting again from a fresh read whenever another writer got there first."""
-        for _ in range(MAX_UPDATE_ATTEMPTS):
+        for attempt in range(MAX_UPDATE_ATTEMPTS):
+            back_off(attempt)
             leg = self.get(call_leg_id)
             result = change(leg)
             try:

@@ -31,6 +31,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.campaigns import counters
 from shared.ids import is_campaign_id, is_phone_number
+from shared.storage.contention import back_off
 
 BUCKETS = 16
 CAMPAIGN_ROW = "campaign"
@@ -244,7 +245,8 @@ class CampaignStore:
         return added
 
     def _insert_one(self, recipient: Recipient, partition: str) -> bool:
-        for _ in range(MAX_UPDATE_ATTEMPTS):
+        for attempt in range(MAX_UPDATE_ATTEMPTS):
+            back_off(attempt)
             if self._insert([recipient], partition):
                 return True
             try:
@@ -296,6 +298,7 @@ class CampaignStore:
         """Read, change and save, again from a fresh read when another writer got there first. `current`: the
         recipient as just read (with its ETag), to change first instead of reading it again."""
         for attempt in range(MAX_UPDATE_ATTEMPTS):
+            back_off(attempt)
             fresh = attempt > 0 or current is None
             recipient = self.get_recipient(campaign_id, phone_number) if fresh else current
             before = copy.deepcopy(recipient)

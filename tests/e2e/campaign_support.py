@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.campaigns.store import FINAL_STATUSES, CampaignStore, Recipient
 
@@ -81,6 +81,8 @@ def wait_until_done(store: CampaignStore, campaign_id: str, total: int, timeout:
             return recipients
         if time.monotonic() > deadline:
             pending = [(r.phone_number, r.status, r.attempts) for r in recipients if r.status not in FINAL_STATUSES]
+            # Stop it, so the calls of a campaign that failed its test do not load the stack for the next tests.
+            store.cancel_campaign(campaign_id, datetime.now(UTC).isoformat())
             raise AssertionError(f"{len(recipients)}/{total} admitted, still pending: {pending[:10]}")
         time.sleep(0.5)
 

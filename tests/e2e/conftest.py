@@ -102,7 +102,7 @@ class Stack:
         data = kw.pop("data", None)
         if data is None and body is not None:
             data = json.dumps(body)
-        return requests.post(self.app_url + path, data=data, timeout=15, **kw)
+        return requests.post(self.app_url + path, data=data, timeout=30, **kw)
 
     def get_call(self, call_leg_id: str) -> dict:
         response = requests.get(f"{self.app_url}/calls/{call_leg_id}", timeout=15)

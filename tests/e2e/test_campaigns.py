@@ -39,8 +39,9 @@ def _check_campaign(stack, recipients, done, *, max_concurrent, per_caller_id):
     calls_per_number = Counter(c["targets"][0][2:] for c in calls)
     for scripted in recipients:
         recipient = by_number[scripted.phone_number]
-        assert recipient.outcome == scripted.expected_outcome, (scripted, recipient.history)
-        assert recipient.attempts == scripted.expected_calls, (scripted, recipient.history)
+        why = (scripted, recipient.status, recipient.attempts, recipient.dials, recipient.history)
+        assert recipient.outcome == scripted.expected_outcome, why
+        assert recipient.attempts == scripted.expected_calls, why
         # nobody is called twice for one attempt: ACS saw exactly one call per attempt
         assert calls_per_number[scripted.phone_number] == scripted.expected_calls, scripted
         outcomes = [entry["outcome"] for entry in recipient.history]
@@ -62,9 +63,10 @@ def _check_retry_delays(calls):
             assert gap >= timedelta(seconds=RETRY["delaySeconds"] - 0.5), (earlier, later)
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(500)
 def test_a_campaign_of_hundreds_ends_right_within_its_caps(stack, campaigns):
-    recipients = scripted_recipients(stack.emulator, 204)
+    # 120 recipients, ~180 calls: enough to run at the caps for most of the campaign; more only costs time.
+    recipients = scripted_recipients(stack.emulator, 120)
     body = campaign_body(recipients + recipients[:5], CALLER_IDS)  # five listed twice
 
     answer = stack.post("/campaigns", body)
@@ -72,7 +74,7 @@ def test_a_campaign_of_hundreds_ends_right_within_its_caps(stack, campaigns):
     campaign_id = answer.json()["campaignId"]
     stack.post(f"/campaigns/{campaign_id}/recipients", {"recipients": [recipients[0].phone_number]})  # again
 
-    done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=240)
+    done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=360)
 
     calls = _check_campaign(stack, recipients, done, max_concurrent=MAX_CONCURRENT, per_caller_id=PER_CALLER_ID)
     assert peak_overlap(calls) >= 3  # the caps were actually exercised, not avoided
@@ -128,24 +130,24 @@ def test_acs_throttling_slows_the_campaign_without_failing_anyone(stack, campaig
     _check_campaign(stack, recipients, done, max_concurrent=MAX_CONCURRENT, per_caller_id=PER_CALLER_ID)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_a_restart_mid_campaign_loses_and_duplicates_nothing(stack, campaigns):
-    recipients = scripted_recipients(stack.emulator, 60)
+    recipients = scripted_recipients(stack.emulator, 36)
     campaign_id = stack.post("/campaigns", campaign_body(recipients, CALLER_IDS)).json()["campaignId"]
-    _wait_for_some_progress(campaigns, campaign_id, 15)
+    _wait_for_some_progress(campaigns, campaign_id, 10)
 
     stack.restart_app()
 
-    done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=180)
+    done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=240)
     _check_campaign(stack, recipients, done, max_concurrent=MAX_CONCURRENT, per_caller_id=PER_CALLER_ID)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_three_app_instances_share_the_caps(stack, campaigns):
-    recipients = scripted_recipients(stack.emulator, 60)
+    recipients = scripted_recipients(stack.emulator, 36)
     with stack.more_app_instances(2) as extra:
         campaign_id = stack.post("/campaigns", campaign_body(recipients, CALLER_IDS)).json()["campaignId"]
-        done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=180)
+        done = wait_until_done(campaigns, campaign_id, len(recipients), timeout=240)
         dialers = [host for host in extra if "Functions.campaign_dial" in host.output()]
 
     _check_campaign(stack, recipients, done, max_concurrent=MAX_CONCURRENT, per_caller_id=PER_CALLER_ID)

@@ -94,3 +94,4 @@ def test_requests_prefers_requests_ca_bundle_over_curl_ca_bundle(monkeypatch):
     monkeypatch.setenv("CURL_CA_BUNDLE", "/curl.pem")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/requests.pem")
     assert http_environment.certificate_verification() == "/requests.pem"
+
