@@ -61,21 +61,6 @@ def exporters_for(env: Mapping[str, str]) -> list[str]:
     return exporters
 
 
-def azure_monitor_credential(env: Mapping[str, str]) -> Any:
-    """The managed identity that `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` (`ClientId=...;Authorization=AAD`)
-    names, as the Functions host reads it: the deployment's Application Insights takes no key (disableLocalAuth)."""
-    text = _setting(env, "APPLICATIONINSIGHTS_AUTHENTICATION_STRING")
-    if not text:
-        return None
-    parts = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
-    if parts.get("Authorization", "").upper() != "AAD":
-        return None
-    from azure.identity import ManagedIdentityCredential
-
-    client_id = parts.get("ClientId")
-    return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
-
-
 def configure_telemetry(env: Mapping[str, str] | None = None) -> list[str]:
     """Set up the exporters `exporters_for` names, once per process; returns them."""
     global _configured
@@ -97,8 +82,8 @@ def configure_telemetry(env: Mapping[str, str] | None = None) -> list[str]:
             from azure.monitor.opentelemetry import configure_azure_monitor
 
             configure_azure_monitor(
+                # The exporter takes its identity from APPLICATIONINSIGHTS_AUTHENTICATION_STRING, as the host does.
                 connection_string=_setting(env, "APPLICATIONINSIGHTS_CONNECTION_STRING"),
-                credential=azure_monitor_credential(env),
                 span_processors=span_processors,
                 metric_readers=metric_readers,
                 log_record_processors=log_processors,
@@ -252,14 +237,18 @@ def invocation_span(
 ) -> Iterator[Span]:
     """The span of one invocation, named after its function. Its parent is the trace context the input carried
     (a queue message's or callback URL's `traceparent`), else the host's current span, else a W3C `traceparent`
-    header; a host span that is not the parent is linked. On the way out it takes the log context's ids."""
+    header; a host span that is not the parent is linked. Under the host's own span it is INTERNAL: the host's
+    span is the request already, and a second SERVER span would count every request twice. On the way out it
+    takes the log context's ids."""
     ambient = trace.get_current_span().get_span_context()
     parent = context_of(carried)
     links = []
     if parent is not None:
         if ambient.is_valid:
             links.append(Link(ambient))
-    elif not ambient.is_valid and headers:
+    elif ambient.is_valid:
+        kind = SpanKind.INTERNAL
+    elif headers:
         parent = context_of(_header(headers, TRACEPARENT))
     with _tracer().start_as_current_span(name, context=parent, kind=kind, links=links) as span:
         try:
