@@ -1,4 +1,5 @@
-"""The Function App: one blueprint per operation, and the app's private logs. Nothing else belongs here."""
+"""The Function App: one blueprint per operation, the app's private logs and its telemetry. Nothing else belongs
+here."""
 
 import azure.functions as func
 
@@ -27,9 +28,12 @@ from play_audio_queue import bp as play_audio_queue_bp
 from reconcile_calls import bp as reconcile_calls_bp
 from remove_participant import bp as remove_participant_bp
 from shared.logs import install_private_logging
+from shared.telemetry import configure_telemetry
 
 # Phone numbers masked, secrets removed and ids added in every log record (shared/logs.py), from the first one.
 install_private_logging()
+# Traces, metrics and logs to Azure Monitor or OTLP where the app settings say so; nothing otherwise.
+configure_telemetry()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

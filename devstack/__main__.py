@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devstack.processes import Child, Echo, print_line, start
+from shared.telemetry import SPAN_LINE_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_PORT, EMULATOR_PORT, SUBSCRIBER_PORT = 7071, 7081, 7090
@@ -71,8 +72,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def shown(name: str, line: str, *, verbose: bool) -> bool:
-    """Whether the stack's log shows this line of the named process."""
-    return verbose or name in ALWAYS_SHOWN or bool(NOTEWORTHY.search(line))
+    """Whether the stack's log shows this line of the named process (the app's spans, with OTEL_TRACES_EXPORTER=console,
+    are asked for)."""
+    return verbose or name in ALWAYS_SHOWN or bool(NOTEWORTHY.search(line)) or line.startswith(SPAN_LINE_PREFIX)
 
 
 def log_filter(verbose: bool) -> Echo:

@@ -3,7 +3,8 @@
 - `PrivateLogFilter` rewrites every record it sees: its message (arguments included, whatever their type), its
   traceback and stack text get phone numbers masked (`+14255550123` becomes `+1425***0123`, raw ids and
   URL-encoded numbers too) and anything that looks like a key, signature or token replaced by `[redacted]`.
-- The ids of what an invocation is about (`callLegId`, `campaignId`, `callConnectionId`) are set once, by the
+- The ids of what an invocation is about (`callLegId`, `campaignId`, `callConnectionId`, and ACS's
+  `correlationId`) are set once, by the
   edges (`log_context` in the queue handler and the HTTP handler) and by the call service as it learns them
   (`add_to_log_context`). The filter puts them on each record as attributes (what OpenTelemetry exports as
   customDimensions) and at the end of its message as ` [callLegId=... campaignId=...]` (what the Functions host
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-FIELDS = ("callLegId", "campaignId", "callConnectionId")
+FIELDS = ("callLegId", "campaignId", "callConnectionId", "correlationId")
 _ID_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")  # what an id may look like in a log line
 
 _PHONE_NUMBER = re.compile(r"(?:\+|%2[Bb])\d{6,}")

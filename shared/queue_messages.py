@@ -25,6 +25,7 @@ def json_object(text: str | bytes) -> dict[str, Any]:
         raise ValidationError("message", "is not UTF-8 JSON.") from None
     if not isinstance(body, dict):
         raise ValidationError("message", "must be a JSON object.")
+    body.pop("traceparent", None)  # the sender's trace context (shared/telemetry.py), read by the queue edge
     return body
 
 

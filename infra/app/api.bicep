@@ -47,6 +47,9 @@ var appSettings = union(
     // Application Insights with local auth off: the identity publishes.
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // host.json telemetryMode OpenTelemetry: the Python worker configures Azure Monitor (shared/telemetry.py sees it
+    // did) and sends the app's logs itself, so the host does not send them a second time.
+    PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
     // azure-identity's DefaultAzureCredential (the ACS client) picks the user-assigned identity from this.
     AZURE_CLIENT_ID: identityClientId
     // ACS with Entra ID (no access key); callback tokens are checked against the immutable resource id.

@@ -6,6 +6,7 @@ retried only when repeating it cannot do anything twice.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -27,14 +28,32 @@ from shared.callautomation.errors import CallAutomationError, ServiceUnavailable
 from shared.callautomation.identifiers import phone_number_model, raw_id_of, to_acs_identifier
 from shared.callautomation.models import AddParticipantResult, CallConnection, CallParticipant
 from shared.http_environment import new_session
+from shared.telemetry import add_span_attributes, client_span
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_API_VERSION = "2025-05-15"  # newest stable GA version in the REST specs
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 # The service refused these before doing anything, so even a non-repeatable request can be sent again.
 _REFUSED_STATUSES = frozenset({429, 503})
 _TRANSIENT_STATUSES = frozenset({500, 502, 504})
+
+
+def _acs_request(operation: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """One CLIENT span per operation (its retries included), with the call connection it is about."""
+
+    def decorate(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def run(self: CallAutomationClient, *args: Any, **kwargs: Any) -> T:
+            connection_id = kwargs.get("call_connection_id", args[0] if args and operation != "createCall" else None)
+            with client_span(f"ACS {operation}", callConnectionId=connection_id if isinstance(connection_id, str)
+                             else None, **{"server.address": self.endpoint_host, "acs.operation": operation}):
+                return method(self, *args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,7 @@ class CallAutomationClient:
 
     # -- calls ----------------------------------------------------------------------------------------
 
+    @_acs_request("createCall")
     def create_call(
         self,
         targets: Sequence[str | Mapping[str, Any]],
@@ -135,12 +155,16 @@ class CallAutomationClient:
         response = self._send(
             "POST", "/calling/callConnections", body=body, repeatable=True, repeatability=repeatability
         )
-        return CallConnection.from_wire(response.json())
+        connection = CallConnection.from_wire(response.json())
+        add_span_attributes(callConnectionId=connection.call_connection_id, correlationId=connection.correlation_id)
+        return connection
 
+    @_acs_request("getCall")
     def get_call(self, call_connection_id: str) -> CallConnection:
         response = self._send("GET", _call_path(call_connection_id))
         return CallConnection.from_wire(response.json())
 
+    @_acs_request("hangUp")
     def hang_up(self, call_connection_id: str, *, for_everyone: bool = True) -> None:
         """End the call for everyone (`:terminate`), or only take the app out of it (DELETE)."""
         if for_everyone:
@@ -150,6 +174,7 @@ class CallAutomationClient:
 
     # -- media ----------------------------------------------------------------------------------------
 
+    @_acs_request("play")
     def play(
         self,
         call_connection_id: str,
@@ -171,10 +196,12 @@ class CallAutomationClient:
         _put_optional(body, operationContext=operation_context, operationCallbackUri=operation_callback_uri)
         self._send("POST", _call_path(call_connection_id) + ":play", body=body)
 
+    @_acs_request("cancelAllMediaOperations")
     def cancel_media(self, call_connection_id: str) -> None:
         """Cancel every playing and queued media operation (PlayCanceled / RecognizeCanceled follow)."""
         self._send("POST", _call_path(call_connection_id) + ":cancelAllMediaOperations")
 
+    @_acs_request("recognize")
     def recognize_dtmf(
         self,
         call_connection_id: str,
@@ -219,6 +246,7 @@ class CallAutomationClient:
     ) -> None:
         self._continuous_dtmf(call_connection_id, target, "stop", operation_context)
 
+    @_acs_request("continuousDtmfRecognition")
     def _continuous_dtmf(
         self, call_connection_id: str, target: str | Mapping[str, Any], verb: str, operation_context: str | None
     ) -> None:
@@ -228,6 +256,7 @@ class CallAutomationClient:
 
     # -- participants ---------------------------------------------------------------------------------
 
+    @_acs_request("addParticipant")
     def add_participant(
         self,
         call_connection_id: str,
@@ -257,6 +286,7 @@ class CallAutomationClient:
             operation_context=answer.get("operationContext"),
         )
 
+    @_acs_request("removeParticipant")
     def remove_participant(
         self,
         call_connection_id: str,
@@ -269,6 +299,7 @@ class CallAutomationClient:
         _put_optional(body, operationContext=operation_context, operationCallbackUri=operation_callback_uri)
         self._send("POST", _call_path(call_connection_id) + "/participants:remove", body=body, repeatable=True)
 
+    @_acs_request("cancelAddParticipant")
     def cancel_add_participant(
         self, call_connection_id: str, invitation_id: str, *, operation_context: str | None = None
     ) -> None:
@@ -281,6 +312,7 @@ class CallAutomationClient:
             repeatable=True,
         )
 
+    @_acs_request("listParticipants")
     def list_participants(self, call_connection_id: str) -> list[CallParticipant]:
         participants: list[CallParticipant] = []
         path: str | None = _call_path(call_connection_id) + "/participants"
@@ -290,6 +322,7 @@ class CallAutomationClient:
             path = page.get("nextLink")
         return participants
 
+    @_acs_request("getParticipant")
     def get_participant(self, call_connection_id: str, participant: str | Mapping[str, Any]) -> CallParticipant:
         raw_id = quote(raw_id_of(participant), safe="")
         response = self._send("GET", _call_path(call_connection_id) + f"/participants/{raw_id}")

@@ -23,6 +23,7 @@ from shared.lines import Grant
 from shared.logs import add_to_log_context
 from shared.storage.clients import EVENT_DELIVERY_QUEUE
 from shared.storage.outbox import OutboxMessage
+from shared.telemetry import CALLS_ENDED, count
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ class CallbackProcessing(PlanSteps):
         check_callback_token(leg, token)
         check_events_belong(leg, events)
         connection_id = leg.acs_call_connection_id or (events[0].call_connection_id if events else None)
-        add_to_log_context(campaignId=leg.campaign_id, callConnectionId=connection_id)
+        correlation_id = leg.acs_correlation_id or next(
+            (e.data.get("correlationId") for e in events if isinstance(e.data.get("correlationId"), str)), None)
+        add_to_log_context(campaignId=leg.campaign_id, callConnectionId=connection_id, correlationId=correlation_id)
         for event in events:
             leg = self.apply_callback_event(call_leg_id, event, known=leg)
         return True
@@ -92,6 +95,8 @@ class CallbackProcessing(PlanSteps):
                 logger.info("ACS event %s was applied before", event.id)
                 self._send_unsent(leg, event.id)
                 return None
+            if leg.is_ended and not was_ended:
+                count(CALLS_ENDED, outcome=leg.outcome or "unknown")
             if leg.is_ended and not was_ended and not leg.pacing:
                 self.store.unwatch(call_leg_id)  # reconciliation need not look at it any more (see create)
             for participant in effects.changes.start_dtmf_for:

@@ -33,6 +33,7 @@ from shared.clock import timestamp
 from shared.fields import ValidationError
 from shared.lines import Grant, LinesBusyError, Wanted
 from shared.logs import add_to_log_context
+from shared.telemetry import CALLS_ENDED, CALLS_PLACED, PACING_WAITS, count, current_traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,9 @@ class CallCommands(CallContext):
         # meanwhile from an older read fails its ETag and is applied again on top.
         leg.acs_call_connection_id = connection.call_connection_id
         leg.server_call_id = leg.server_call_id or connection.server_call_id
-        add_to_log_context(callConnectionId=connection.call_connection_id)
+        leg.acs_correlation_id = leg.acs_correlation_id or connection.correlation_id
+        add_to_log_context(callConnectionId=connection.call_connection_id, correlationId=leg.acs_correlation_id)
+        count(CALLS_PLACED, campaign="yes" if leg.campaign_id else "no")
         entry = TimelineEntry(self._now(), "callPlaced", {"acsCallConnectionId": connection.call_connection_id})
         self.store.record_placed(leg, entry)
         return leg
@@ -138,6 +141,7 @@ class CallCommands(CallContext):
             return None
         grant = self._lines().acquire(Wanted(holder=leg.call_leg_id, caller_ids=[leg.caller_id]))
         if grant is None:
+            count(PACING_WAITS, kind="call")
             raise LinesBusyError(leg.caller_id, LINES_BUSY_RETRY_SECONDS)
         return grant
 
@@ -162,6 +166,7 @@ class CallCommands(CallContext):
             acs_request_id=request_id,
             acs_first_sent=first_sent,
             callback_token=new_callback_token(),
+            traceparent=current_traceparent(),
         )
 
     def _forget_or_fail(self, leg: CallLeg, request: CreateCallRequest, error: CallAutomationError) -> None:
@@ -203,6 +208,7 @@ class CallCommands(CallContext):
 
         leg, changed = self.store.update(call_leg_id, end, entries)
         if changed:
+            count(CALLS_ENDED, outcome=leg.outcome or "unknown")
             if not leg.pacing:
                 self.store.unwatch(call_leg_id)
             if leg.pacing:

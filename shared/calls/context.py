@@ -57,7 +57,11 @@ class CallContext:
     def callback_url(self, leg: CallLeg) -> str:
         """Where ACS posts this leg's events. The token makes it this leg's alone (ACS keeps query strings)."""
         url = f"{self.callback_base_url}/callbacks/{leg.call_leg_id}"
-        return f"{url}?token={leg.callback_token}" if leg.callback_token else url
+        query = [f"token={leg.callback_token}"] if leg.callback_token else []
+        if leg.traceparent:
+            # Fixed when the leg was created, so a repeated create call sends the same body (repeatability).
+            query.append(f"traceparent={leg.traceparent}")
+        return f"{url}?{'&'.join(query)}" if query else url
 
     def _lines(self) -> Lines:
         assert self.dispatcher is not None

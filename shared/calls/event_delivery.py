@@ -20,6 +20,7 @@ from shared.calls.subscriber_events import sign_webhook
 from shared.http_environment import new_session
 from shared.storage.clients import EVENT_DELIVERY_QUEUE
 from shared.storage.outbox import Outbox, OutboxMessage
+from shared.telemetry import EVENT_DELIVERIES_FAILED, count
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class EventDeliverer:
             logger.info("Delivery of %s failed (%s); attempt %d in %.0fs", event_id, outcome, retry.attempt, delay)
         else:
             logger.warning("Delivery of %s failed after %d attempts: %s", event_id, delivery.attempt, outcome)
+            count(EVENT_DELIVERIES_FAILED, eventType=event_type)
             self._record(delivery, "eventDeliveryFailed", details)
         return False
 

@@ -84,6 +84,9 @@ class CallLeg:
     state: LegState = LegState.ESTABLISHING
     acs_call_connection_id: str | None = None
     server_call_id: str | None = None
+    acs_correlation_id: str | None = None  # ACS's id for the call in its own logs (what ACS support asks for)
+    # The trace the leg was created in (W3C traceparent): its callback URL carries it, so ACS's callbacks join it.
+    traceparent: str | None = None
     participants: list[str] = field(default_factory=list)
     participants_sequence: int = 0
     operations: dict[str, Operation] = field(default_factory=dict)

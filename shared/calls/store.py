@@ -166,6 +166,8 @@ class CallLegStore:
         ids = {"PartitionKey": leg.call_leg_id, "RowKey": LEG_ROW, "acs_call_connection_id": leg.acs_call_connection_id}
         if leg.server_call_id:
             ids["server_call_id"] = leg.server_call_id
+        if leg.acs_correlation_id:
+            ids["acs_correlation_id"] = leg.acs_correlation_id
         self._table.submit_transaction([
             ("update", ids, {"mode": UpdateMode.MERGE}),
             ("upsert", _timeline_entity(leg.call_leg_id, entry)),

@@ -25,6 +25,7 @@ from shared.campaigns.store import Campaign, CampaignNotFoundError
 from shared.lines import Grant, Lines, Waiting, Wanted
 from shared.storage.clients import CAMPAIGN_DIAL_QUEUE
 from shared.storage.outbox import Outbox, OutboxMessage
+from shared.telemetry import PACING_WAITS, count
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Dispatcher:
             grant = self.lines.acquire(wanted_for(campaign, self._holder(head), prefer))
             if grant is None:
                 self.lines.unclaim(head)  # no line free: it waits at its place for one to free
+                count(PACING_WAITS, kind="campaign")
                 break
             self._send_dial(head, grant)
             started += 1

@@ -30,6 +30,7 @@ from shared.ids import is_call_leg_id, is_campaign_id
 from shared.lines import LinesBusyError
 from shared.logs import log_context
 from shared.settings import ConfigurationError
+from shared.telemetry import CALLBACKS_UNAUTHORIZED, SpanKind, count, invocation_span, mark_failed
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def call_not_connected(call_id: str, state: str) -> ApiError:
 
 
 def _unauthorized(_: Exception) -> ApiError:
+    count(CALLBACKS_UNAUTHORIZED)
     return ApiError(401, "Unauthorized", "The callback token is missing or invalid.")
 
 
@@ -130,15 +132,23 @@ def error_for(exc: Exception) -> ApiError:
 
 def api_handler(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
     """Wrap an HTTP handler so anything it raises becomes the right `{"code", "message"}` answer, and what it logs
-    carries the call leg or campaign its route names (shared/logs.py)."""
+    carries the call leg or campaign its route names (shared/logs.py); each request is a SERVER span named after
+    the handler, whose parent a `traceparent` query parameter (the callback URLs ACS posts to) may name."""
 
     @functools.wraps(handler)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        with log_context(**route_log_ids(req.route_params)):
+        with log_context(**route_log_ids(req.route_params)), invocation_span(
+            handler.__name__, SpanKind.SERVER, carried=req.params.get("traceparent"), headers=req.headers
+        ) as span:
             try:
-                return handler(req)
+                response = handler(req)
             except Exception as exc:
-                return error_for(exc).to_response()
+                response = error_for(exc).to_response()
+            span.set_attribute("http.request.method", req.method or "")
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                mark_failed(span, f"HTTP {response.status_code}")
+            return response
 
     return wrapper
 

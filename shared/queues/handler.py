@@ -9,7 +9,8 @@ handler, and end a message that cannot succeed in `<queue>-poison` with its reas
 
 Each log line names where the error was raised (the traceback's last frame); phone numbers in it are masked.
 Everything logged while a message is handled carries the ids it names (`callLegId`, `campaignId`; see
-shared/logs.py).
+shared/logs.py), and each message is a CONSUMER span, named after the handler, that goes on with the trace the
+message's `traceparent` names (shared/telemetry.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from shared.fields import ValidationError
 from shared.logs import add_to_log_context, log_context, mask_phone_numbers
 from shared.queue_messages import message_text
 from shared.queues.poison import is_last_attempt, move_to_poison
+from shared.telemetry import SpanKind, invocation_span, traceparent_in
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,9 @@ def queue_handler(
     def decorate(handler: Handler) -> Callable[[func.QueueMessage], None]:
         @functools.wraps(handler)
         def run(msg: func.QueueMessage) -> None:
-            with log_context():  # filled in as the message's ids become known
+            carried = traceparent_in(msg.get_body())  # the sender's trace goes on here
+            with log_context(), invocation_span(handler.__name__, SpanKind.CONSUMER, carried=carried) as span:
+                span.set_attributes({"messaging.destination.name": queue_name, "messaging.message.id": msg.id or ""})
                 handle(msg)
 
         def handle(msg: func.QueueMessage) -> None:

@@ -2,7 +2,8 @@
 
 Work that must follow a state change (deliver an event, record a campaign call's result) is written down with
 the change as `(queue, message)` pairs and sent from here afterwards, so a crash in between can be made good
-by sending what was written down (see CallLegStore.unsent).
+by sending what was written down (see CallLegStore.unsent). Each message goes with the sender's trace context
+(a `traceparent` in its JSON, shared/telemetry.py), so the trace goes on where it is received.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable, Iterable
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
+
+from shared.telemetry import with_trace
 
 OutboxMessage = tuple[str, str]  # (queue name, message text)
 
@@ -24,7 +27,7 @@ class Outbox:
 
     def send(self, messages: Iterable[OutboxMessage], *, delay_seconds: int | None = None) -> None:
         for queue_name, text in messages:
-            self._client(queue_name).send_message(text, visibility_timeout=delay_seconds or None)
+            self._client(queue_name).send_message(with_trace(text), visibility_timeout=delay_seconds or None)
 
     def _client(self, queue_name: str) -> QueueClient:
         with self._lock:

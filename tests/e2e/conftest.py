@@ -274,6 +274,9 @@ def stack(azurite: RunningAzurite, emulator: RunningEmulator) -> Iterator[Stack]
         "RECONCILE_AFTER_SECONDS": str(RECONCILE_AFTER_SECONDS),
         "DISPATCH_SCHEDULE": "*/2 * * * * *",
         "CALLER_ID_MAX_CALLS": "1000",  # these tests place many calls with the default caller id at once
+        # Every span on stdout, one line each (shared/telemetry.py): test_telemetry follows one call through them,
+        # and test_private_logs scans them with the rest of the output.
+        "OTEL_TRACES_EXPORTER": "console",
     }
     with ExitStack() as apps:
         app = apps.enter_context(running_devhost(REPO_ROOT, port=port, env=env))

@@ -57,13 +57,15 @@ def test_the_apps_log_holds_no_phone_number_key_secret_or_token_and_names_its_id
     assert leaks(output, secrets) == []
     assert f"DELETE /calls/{leg_id}/participants/4:{ANSWERS[:5]}***{ANSWERS[-4:]} " in output
 
-    # Structured: the lines about a campaign's call carry the leg, the campaign and the ACS connection.
+    # Structured: the lines about a campaign's call carry the leg, the campaign, the ACS connection and correlation.
     dialled = done[0].phone_number
     connection = stack.leg_row(campaign_leg)["acs_call_connection_id"]
+    correlation = stack.leg_row(campaign_leg)["acs_correlation_id"]
     assert re.search(rf"Placing call leg {campaign_leg} to 4:\+\d{{4}}\*\*\*\d{{4}} "
                      rf"\[callLegId={campaign_leg} campaignId={campaign_id}\]", output)
     assert re.search(rf"Dial {re.escape(dialled[:5])}\*\*\*{dialled[-4:]} #\d+ of campaign {campaign_id}: .* "
-                     rf"\[callLegId={campaign_leg} campaignId={campaign_id} callConnectionId={connection}\]", output)
+                     rf"\[callLegId={campaign_leg} campaignId={campaign_id} callConnectionId={connection} "
+                     rf"correlationId={correlation}\]", output)
 
 
 def test_the_scan_finds_each_kind_of_leak():

@@ -74,3 +74,9 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_the_stack_log_shows_the_apps_spans_when_asked_for():
+    """`OTEL_TRACES_EXPORTER=console make run`: the app prints one line a span, and the short log keeps them."""
+    assert shown("app", 'span {"name": "create_call", "kind": "SERVER", "attributes": {}}', verbose=False)
+    assert not shown("app", 'spanning {"name": "create_call"}', verbose=False)

@@ -39,7 +39,8 @@ BUILT_IN_ROLES = {
 PLATFORM_SETTINGS = {
     "AzureWebJobsStorage__blobServiceUri": "Functions host: blob leases, timers",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "Functions host: telemetry",
-    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Functions host: telemetry with the identity",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Functions host, Azure Monitor exporter: telemetry with the identity",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "Python worker: configures Azure Monitor and streams its own logs",
     "AZURE_CLIENT_ID": "azure-identity: which managed identity DefaultAzureCredential uses (the ACS client)",
 }
 
