@@ -29,22 +29,24 @@ FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}\Z")  # at most MAX_NAME cha
 
 
 def parse_data(value: Any, where: str) -> dict[str, str] | None:
-    """`{"name": "Ana", "appointmentAt": "2026-12-04T09:30"}` within the limits; empty values are left out (a
-    template that uses one finds it missing). None when there is nothing."""
+    """The `data` of the recipient at `where`: `{"name": "Ana", "appointmentAt": "2026-12-04T09:30"}` within the
+    limits; empty values are left out (a template that uses one finds it missing). None when there is nothing."""
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise ValidationError(where, "must be an object of text fields, e.g. {\"name\": \"Ana\"}.")
+        raise ValidationError(f"{where}.data", "must be an object of text fields, e.g. {\"name\": \"Ana\"}.")
     return checked_data({str(k): v for k, v in value.items()}, where)
 
 
 def checked_data(fields: Mapping[str, Any], where: str, *, column: bool = False) -> dict[str, str] | None:
-    """The fields, checked against the limits. `column`: the fields are CSV columns (named so in errors)."""
+    """The data fields of the recipient at `where`, checked against the limits. `column`: they are CSV columns
+    (named so in errors)."""
+    whole = where if column else f"{where}.data"
     data: dict[str, str] = {}
     for name, value in fields.items():
         path = field_path(where, name, column=column)
         if not FIELD_NAME.match(name):
-            raise ValidationError(path if len(name) <= MAX_NAME else where, "field names are a letter, then letters, "
+            raise ValidationError(path if len(name) <= MAX_NAME else whole, "field names are a letter, then letters, "
                                   f"digits or _, at most {MAX_NAME} characters.")
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise ValidationError(path, "must be a text (or a number).")
@@ -54,9 +56,9 @@ def checked_data(fields: Mapping[str, Any], where: str, *, column: bool = False)
         if text:
             data[name] = text
     if len(data) > MAX_FIELDS:
-        raise ValidationError(where, f"has more than {MAX_FIELDS} data fields.")
+        raise ValidationError(whole, f"has more than {MAX_FIELDS} data fields.")
     if sum(len(k.encode()) + len(v.encode()) for k, v in data.items()) > MAX_DATA_BYTES:
-        raise ValidationError(where, f"data must be at most {MAX_DATA_BYTES} bytes in all (names and values, UTF-8).")
+        raise ValidationError(whole, f"data must be at most {MAX_DATA_BYTES} bytes in all (names and values, UTF-8).")
     return data or None
 
 

@@ -233,7 +233,7 @@ def _recipient(item: Any, where: str) -> RecipientEntry:
             raise ValidationError(f"{where}.timeZone", "must be an IANA time zone such as America/Chicago.")
         _check_zone(zone, f"{where}.timeZone")
     language = recipient_language(fields.get("language"), f"{where}.language")
-    return RecipientEntry(number, zone or None, language, parse_data(fields.get("data"), f"{where}.data"), where)
+    return RecipientEntry(number, zone or None, language, parse_data(fields.get("data"), where), where)
 
 
 def check_recipients(config: Mapping[str, Any], recipients: Iterable[RecipientEntry]) -> None:
