@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     watching.add_argument("--interval", type=_seconds, default=2.0, help="seconds between polls (default 2)")
 
     submit = commands.add_parser("submit", parents=[connection, watching], help="create a campaign and call a list")
-    submit.add_argument("recipients", type=Path, help="CSV with a phoneNumber column (and optionally timeZone)")
+    submit.add_argument("recipients", type=Path, help="CSV with a phoneNumber column (and optionally timeZone, "
+                        "language and data columns such as name)")
     submit.add_argument("--plan", type=Path, required=True, help="JSON file with the plan (prompt, collect, ...)")
     submit.add_argument("--settings", type=Path, metavar="FILE",
                         help="JSON file with any fields of POST /campaigns (options below win over it)")
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--window-end", type=_hh_mm, metavar="HH:MM", help="calling window closes (local time)")
     submit.add_argument("--window-days", type=_days, metavar="mon,tue,...", help="days the window is open")
     submit.add_argument("--time-zone", metavar="TZ", help="IANA zone of the window, e.g. America/New_York")
+    submit.add_argument("--language", metavar="BCP47", help="language of recipients without one, e.g. es-US")
     submit.add_argument("--no-watch", action="store_true", help="return once the recipients are submitted")
 
     for name, text in (
@@ -151,6 +153,8 @@ def campaign_settings(args: argparse.Namespace, plan: dict[str, Any]) -> dict[st
         settings["expiresAt"] = args.expires_at
     if args.emergency:
         settings["emergency"] = True
+    if args.language:
+        settings["language"] = args.language
     return settings
 
 

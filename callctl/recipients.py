@@ -1,4 +1,5 @@
-"""Reading a recipients CSV: a header row with `phoneNumber` (required) and `timeZone` (optional)."""
+"""Reading a recipients CSV: a header row with `phoneNumber` (required) and `timeZone` (optional); every other column
+(`language`, and data fields such as `name`) is sent on to the app as it is, which checks it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class RecipientsError(ValueError):
 class Recipient:
     phone_number: str
     time_zone: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()  # the other columns: (header, cell), in the file's order
 
 
 def read_recipients(path: str | Path) -> list[Recipient]:
@@ -43,18 +45,26 @@ def parse_recipients(text: str) -> list[Recipient]:
         if not E164.fullmatch(number):
             raise RecipientsError(f"line {reader.line_num}: {number!r} is not an E.164 number such as +14255550123")
         zone = (row.get(columns["timezone"]) or "").strip() if "timezone" in columns else ""
-        found.setdefault(number, Recipient(number, zone or None))
+        others = tuple(
+            (name, row.get(name) if isinstance(row.get(name), str) else "")
+            for name in reader.fieldnames or []
+            if name and name.strip().lower() not in ("phonenumber", "timezone")
+        )
+        found.setdefault(number, Recipient(number, zone or None, tuple((n, c) for n, c in others if c)))
     return list(found.values())
 
 
 def to_csv(recipients: list[Recipient]) -> str:
-    """The CSV the app reads, with a timeZone column only when someone has one."""
+    """The CSV the app reads, with a timeZone column only when someone has one, and the other columns anyone has."""
     with_zones = any(r.time_zone for r in recipients)
+    others = list(dict.fromkeys(name for r in recipients for name, _ in r.columns))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["phoneNumber", "timeZone"] if with_zones else ["phoneNumber"])
+    writer.writerow(["phoneNumber", *(["timeZone"] if with_zones else []), *others])
     for r in recipients:
-        writer.writerow([r.phone_number, r.time_zone or ""] if with_zones else [r.phone_number])
+        cells = dict(r.columns)
+        zone = [r.time_zone or ""] if with_zones else []
+        writer.writerow([r.phone_number, *zone, *(cells.get(name, "") for name in others)])
     return out.getvalue()
 
 

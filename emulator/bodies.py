@@ -254,7 +254,16 @@ def _play_source(value: Any, field: str) -> PlaySource:
     if kind == "text":
         text = _object(value, "text", f"{field}.text", required=True)
         assert text is not None
-        return PlaySource("text", text=_string(text, "text", required=True, field=f"{field}.text.text") or "")
+        voice_kind = _string(text, "voiceKind", field=f"{field}.text.voiceKind")
+        if voice_kind is not None and voice_kind.lower() not in ("male", "female"):
+            raise errors.invalid_body(f"{field}.text.voiceKind", "must be male or female")
+        return PlaySource(
+            "text",
+            text=_string(text, "text", required=True, field=f"{field}.text.text") or "",
+            source_locale=_string(text, "sourceLocale", field=f"{field}.text.sourceLocale"),
+            voice_name=_string(text, "voiceName", field=f"{field}.text.voiceName"),
+            voice_kind=voice_kind,
+        )
     if kind == "ssml":
         ssml = _object(value, "ssml", f"{field}.ssml", required=True)
         assert ssml is not None

@@ -44,6 +44,15 @@ class PlaySource:
     kind: str  # "file" | "text" | "ssml"
     uri: str = ""  # file
     text: str = ""  # text or SSML
+    source_locale: str | None = None  # text: as asked for, so tests can see which language and voice was used
+    voice_name: str | None = None
+    voice_kind: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "uri": self.uri, "text": self.text}
+        if self.kind == "text":
+            out.update(sourceLocale=self.source_locale, voiceName=self.voice_name, voiceKind=self.voice_kind)
+        return out
 
 
 @dataclass(frozen=True)
@@ -206,7 +215,7 @@ class MediaOperation:
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "status": self.status, "phase": self.phase}
         out["operationContext"] = self.operation_context
-        out["sources"] = [{"kind": s.kind, "uri": s.uri, "text": s.text} for s in self.sources]
+        out["sources"] = [s.summary() for s in self.sources]
         if self.kind == "play":
             out["loop"] = self.loop
             out["playTo"] = self.play_to

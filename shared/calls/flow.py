@@ -21,6 +21,7 @@ from shared.calls.legs import (
     EventOutcome,
     LegSnapshot,
     LegState,
+    TimelineEntry,
     apply_acs_event,
     instant,
     key_of,
@@ -127,7 +128,17 @@ def apply_event(leg: CallLeg, event: AcsEvent, now: str) -> EventEffects:
         actions = [] if plan is None or leg.is_ended else _next_steps(leg, plan, event, just_connected)
     settle_outcome(leg, plan)
     changes.notifications[:0] = state_changes(leg, before, event.id)
+    changes.timeline += [_spoken(action, now) for action in actions if isinstance(action, Play | AskForKey)]
     return EventEffects(changes, actions)
+
+
+def _spoken(action: Play | AskForKey, now: str) -> TimelineEntry:
+    """What the plan says next, as said (a campaign's plan is filled in for its recipient): kept on the leg's
+    timeline, which is where a call's content may be; logs never see it."""
+    prompt = action.prompt
+    said = {"text": prompt.text} if prompt.text is not None else {"audioFileUri": prompt.audio_file_uri}
+    voice = {k: v for k, v in (("voice", prompt.voice), ("language", prompt.language)) if v}
+    return TimelineEntry(now, "planPrompt", {"operationContext": action.context, **said, **voice})
 
 
 def settle_outcome(leg: CallLeg, plan: CallPlan | None) -> None:

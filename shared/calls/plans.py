@@ -4,8 +4,15 @@
 {"prompt": {"text": "Press 1 to confirm, 2 to cancel."},
  "collect": {"confirmKey": "1", "declineKey": "2", "timeoutSeconds": 5, "maxPrompts": 3},
  "escalation": {"key": "0", "participant": "+14255550100"},
- "goodbye": {"text": "Thank you. Goodbye."}}
+ "goodbye": {"text": "Thank you. Goodbye."},
+ "language": "en-US",
+ "languages": {"es-US": {"prompt": {"text": "Pulse 1 para confirmar, 2 para cancelar."},
+                         "goodbye": {"text": "Gracias. Adiós."}, "voice": "es-US-PalomaNeural"}}}
 ```
+
+`language` is the language of the plan's own texts and `languages` adds others; a campaign picks one for each
+recipient and fills the texts' placeholders (see plan_templates.py). A plan as stored on a call leg is one
+language's, already filled in.
 """
 
 from __future__ import annotations
@@ -17,9 +24,31 @@ from typing import Any
 from shared.callautomation import file_source, text_source
 from shared.fields import ValidationError, identifier_field, object_fields, url_field
 
+# The languages a plan may speak, each with the ACS neural text-to-speech voice it gets unless the plan names
+# another (https://learn.microsoft.com/azure/ai-services/speech-service/language-support?tabs=tts).
+VOICES = {
+    "en-US": "en-US-JennyNeural",
+    "en-GB": "en-GB-SoniaNeural",
+    "es-US": "es-US-PalomaNeural",
+    "es-ES": "es-ES-ElviraNeural",
+    "es-MX": "es-MX-DaliaNeural",
+    "fr-FR": "fr-FR-DeniseNeural",
+    "fr-CA": "fr-CA-SylvieNeural",
+    "de-DE": "de-DE-KatjaNeural",
+    "it-IT": "it-IT-ElsaNeural",
+    "pt-BR": "pt-BR-FranciscaNeural",
+    "zh-CN": "zh-CN-XiaoxiaoNeural",
+    "ja-JP": "ja-JP-NanamiNeural",
+    "ko-KR": "ko-KR-SunHiNeural",
+    "vi-VN": "vi-VN-HoaiMyNeural",
+}
+DEFAULT_LANGUAGE = "en-US"  # of a plan that names none
+
 KEYS = "0123456789*#"
-PLAN_FIELDS = ("prompt", "collect", "escalation", "goodbye")
-PROMPT_FIELDS = ("text", "audioFileUri", "voice")
+PLAN_FIELDS = ("prompt", "collect", "escalation", "goodbye", "language", "languages")
+PROMPT_FIELDS = ("text", "audioFileUri", "voice", "language")
+LANGUAGE_FIELDS = ("prompt", "goodbye", "voice")
+MAX_LANGUAGES = 10
 COLLECT_FIELDS = ("confirmKey", "declineKey", "timeoutSeconds", "maxPrompts")
 ESCALATION_FIELDS = ("key", "participant")
 MAX_PROMPT_TEXT = 2000
@@ -30,11 +59,12 @@ class Prompt:
     text: str | None = None
     audio_file_uri: str | None = None
     voice: str | None = None
+    language: str | None = None  # BCP 47: ACS's sourceLocale
 
     def play_source(self) -> dict[str, Any]:
         if self.audio_file_uri:
             return file_source(self.audio_file_uri)
-        return text_source(self.text or "", voice_name=self.voice)
+        return text_source(self.text or "", voice_name=self.voice, source_locale=self.language)
 
 
 @dataclass(frozen=True)
@@ -52,11 +82,31 @@ class Escalation:
 
 
 @dataclass(frozen=True)
+class LanguageTexts:
+    """A plan's texts in one more language."""
+
+    prompt: Prompt
+    goodbye: Prompt | None = None
+    voice: str | None = None
+
+
+@dataclass(frozen=True)
 class CallPlan:
     prompt: Prompt
     collect: Collect | None = None
     escalation: Escalation | None = None
     goodbye: Prompt | None = None
+    language: str | None = None  # of prompt and goodbye; DEFAULT_LANGUAGE when None
+    languages: dict[str, LanguageTexts] | None = None
+
+    @property
+    def base_language(self) -> str:
+        return self.language or DEFAULT_LANGUAGE
+
+    @property
+    def spoken_languages(self) -> list[str]:
+        """The languages the plan has texts for, its own first."""
+        return [self.base_language, *(self.languages or {})]
 
     def to_dict(self) -> dict[str, Any]:
         """The plan in the request's own spelling (camelCase), without unset fields: valid input to parse_plan."""
@@ -106,7 +156,41 @@ def parse_plan(value: Any, where: str = "plan") -> CallPlan:
         if escalation.key in (collect.confirm_key, collect.decline_key):
             raise ValidationError(f"{where}.escalation.key", "must differ from confirmKey and declineKey.")
     goodbye = _prompt(fields.get("goodbye"), f"{where}.goodbye", required=False)
-    return CallPlan(prompt=prompt, collect=collect, escalation=escalation, goodbye=goodbye)
+    language = None if fields.get("language") is None else language_field(fields["language"], f"{where}.language")
+    languages = _languages(fields.get("languages"), f"{where}.languages", language or DEFAULT_LANGUAGE, goodbye)
+    return CallPlan(
+        prompt=prompt, collect=collect, escalation=escalation, goodbye=goodbye, language=language, languages=languages
+    )
+
+
+def language_field(value: Any, where: str) -> str:
+    """A supported BCP 47 tag, in its usual spelling (`es-us` is `es-US`)."""
+    known = {name.lower(): name for name in VOICES}
+    if not isinstance(value, str) or value.replace("_", "-").lower() not in known:
+        raise ValidationError(where, f"must be a supported language: {', '.join(VOICES)}.")
+    return known[value.replace("_", "-").lower()]
+
+
+def _languages(value: Any, where: str, own: str, goodbye: Prompt | None) -> dict[str, LanguageTexts] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or len(value) > MAX_LANGUAGES:
+        raise ValidationError(where, f"must be an object of at most {MAX_LANGUAGES} languages.")
+    languages: dict[str, LanguageTexts] = {}
+    for key, texts in value.items():
+        name = language_field(key, f"{where}.{str(key)[:20]}")
+        if name == own or name in languages:
+            raise ValidationError(f"{where}.{name}", "is listed twice (the plan's own language counts).")
+        fields = _fields(texts, f"{where}.{name}", LANGUAGE_FIELDS)
+        entry_goodbye = _prompt(fields.get("goodbye"), f"{where}.{name}.goodbye", required=False)
+        if (entry_goodbye is None) != (goodbye is None):
+            raise ValidationError(f"{where}.{name}.goodbye", "must be given exactly when the plan has a goodbye.")
+        languages[name] = LanguageTexts(
+            prompt=_prompt(fields.get("prompt"), f"{where}.{name}.prompt", required=True),
+            goodbye=entry_goodbye,
+            voice=_voice(fields.get("voice"), f"{where}.{name}.voice"),
+        )
+    return languages or None
 
 
 def _fields(value: Any, where: str, known: tuple[str, ...]) -> dict[str, Any]:
@@ -121,16 +205,26 @@ def _prompt(value: Any, where: str, *, required: bool) -> Prompt | None:
             raise ValidationError(where, "is required.")
         return None
     fields = _fields(value, where, PROMPT_FIELDS)
-    text, uri, voice = fields.get("text"), fields.get("audiofileuri"), fields.get("voice")
+    text, uri = fields.get("text"), fields.get("audiofileuri")
     if (text is None) == (uri is None):
         raise ValidationError(where, "needs exactly one of text or audioFileUri.")
     if text is not None and (not isinstance(text, str) or not text.strip() or len(text) > MAX_PROMPT_TEXT):
         raise ValidationError(f"{where}.text", f"must be 1 to {MAX_PROMPT_TEXT} characters.")
     if uri is not None:
         uri = url_field({"audiofileuri": uri}, "audioFileUri", required=True)
-    if voice is not None and (not isinstance(voice, str) or len(voice) > 100):
-        raise ValidationError(f"{where}.voice", "must be a voice name such as en-US-JennyNeural.")
-    return Prompt(text=text, audio_file_uri=uri, voice=voice)
+    language = fields.get("language")
+    return Prompt(
+        text=text,
+        audio_file_uri=uri,
+        voice=_voice(fields.get("voice"), f"{where}.voice"),
+        language=None if language is None else language_field(language, f"{where}.language"),
+    )
+
+
+def _voice(value: Any, where: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 100):
+        raise ValidationError(where, "must be a voice name such as en-US-JennyNeural.")
+    return value
 
 
 def _key(value: Any, where: str) -> str:

@@ -6,7 +6,8 @@ and the time: no storage, no clock, so tests build any state. `load_campaign` re
 given, at a fixed cost: the campaign and 16 counter rows, whatever the campaign's size.
 
 - `summarize`: counts by status and outcome, progress, attempts, timings, reach and the settings (not the plan);
-- `calls_csv`: one row per recipient of a page, safe to open in a spreadsheet (no cell is read as a formula);
+- `calls_csv`: one row per recipient of a page, safe to open in a spreadsheet (no cell is read as a formula), with
+  its language and data (a JSON object: recipients of one campaign may carry different fields);
 - `report_html`: a self-contained page (no scripts, no external assets; Jinja2, autoescaped) with inline SVGs of
   outcomes and reach over time, drawn from the counters' per-minute timeline.
 """
@@ -168,6 +169,8 @@ CSV_COLUMNS = (
     "durationSeconds",
     "digits",
     "callLegId",
+    "language",
+    "data",
 )
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -195,6 +198,8 @@ def calls_csv(recipients: Iterable[Recipient], *, header: bool = True) -> str:
                 _number(r.duration_seconds),
                 _cell(r.digits),
                 _cell(r.call_leg_id),
+                _cell(r.language),
+                json.dumps(r.data, ensure_ascii=False, separators=(",", ":")) if r.data else "",  # starts with {
             ]
         )
     return out.getvalue()

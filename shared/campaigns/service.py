@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import math
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,13 +31,22 @@ from shared.callautomation import CallAutomationError, ThrottledError
 from shared.calls.context import call_leg_id_for
 from shared.calls.flow import BUSY, FAILED, NO_ANSWER, THROTTLED
 from shared.calls.legs import CallEnded
-from shared.calls.plans import parse_plan
+from shared.calls.plan_templates import TemplateError, UnknownLanguageError, check_templates
+from shared.calls.plans import CallPlan, language_field, parse_plan
 from shared.calls.requests import CreateCallRequest, call_events_field
 from shared.calls.service import CallService
 from shared.calls.store import CallLegStore
 from shared.campaigns.calling_windows import next_allowed, parse_window, zone_of
 from shared.campaigns.dialing import SLEEP_UNDER_SECONDS, Dispatcher, dial_message, idempotency_key
 from shared.campaigns.messages.campaign_recipients import CampaignRecipientsMessage
+from shared.campaigns.personal import (
+    check_default_language,
+    check_recipient,
+    checked_data,
+    parse_data,
+    plan_for,
+    recipient_language,
+)
 from shared.campaigns.store import (
     CALLING,
     CANCELLED,
@@ -69,16 +79,18 @@ logger = logging.getLogger(__name__)
 
 MAX_RECIPIENTS_PER_REQUEST = 5000
 RECIPIENTS_PER_MESSAGE = 100
+MESSAGE_BYTES = 40_000  # of JSON: Azure queue messages hold 64 KiB, and are sent base64-encoded
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
 THROTTLED_DELAY_SECONDS = (2.0, 6.0)
 RETRYABLE_OUTCOMES = (BUSY, NO_ANSWER)
 DRAIN_AT_ONCE, DRAIN_PER_PUMP = 200, 500  # waiting recipients finished by a cancel request, and per pump
 CAMPAIGN_FIELDS = (
     "campaignId", "name", "plan", "callerIds", "callbackUri", "requestedCallEvents", "pacing", "retry",
-    "callingWindow", "timeZone", "expiresAt", "emergency", "recipients",
+    "callingWindow", "timeZone", "language", "expiresAt", "emergency", "recipients",
 )
 ADD_RECIPIENTS_FIELDS = ("recipients",)
-RECIPIENT_FIELDS = ("phoneNumber", "timeZone")
+RECIPIENT_FIELDS = ("phoneNumber", "timeZone", "language", "data")
+CSV_COLUMNS = ("phonenumber", "timezone", "language")  # any other column is a data field
 PACING_FIELDS = ("maxConcurrentCalls", "maxConcurrentCallsPerCallerId", "callsPerSecond")
 RETRY_FIELDS = ("maxAttempts", "delaySeconds", "retryOn")
 DEFAULTS = {
@@ -91,6 +103,20 @@ DEFAULTS = {
 class RecipientEntry:
     phone_number: str
     time_zone: str | None = None
+    language: str | None = None
+    data: dict[str, str] | None = None
+    # Where the request gave it (`recipients[3]`, `csv row 4`), for errors found after parsing.
+    where: str = field(default="", compare=False)
+    csv: bool = field(default=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public format (what `campaign-recipients` messages carry)."""
+        body: dict[str, Any] = {"phoneNumber": self.phone_number, "timeZone": self.time_zone}
+        if self.language:
+            body["language"] = self.language
+        if self.data:
+            body["data"] = self.data
+        return body
 
 
 # -- reading requests -------------------------------------------------------------------------------------
@@ -103,6 +129,7 @@ def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaig
     if not is_campaign_id(campaign_id):
         raise ValidationError("campaignId", "must be 1 to 40 letters, digits or dashes.")
     plan = parse_plan(optional(fields, "plan"))
+    check_templates(plan)
     caller_ids = string_list_field(fields, "callerIds") or ([default_caller_id] if default_caller_id else [])
     if not caller_ids:
         raise ValidationError("callerIds", "is required (numbers your ACS resource owns), or set DEFAULT_CALLER_ID.")
@@ -121,6 +148,9 @@ def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaig
     if time_zone:
         _check_zone(time_zone, "timeZone")
         config["timeZone"] = time_zone
+    if optional(fields, "language") is not None:
+        config["language"] = language_field(optional(fields, "language"), "language")
+        check_default_language(config)
     window = optional(fields, "callingWindow")
     if window is not None:
         try:
@@ -139,6 +169,7 @@ def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaig
         config=config,
     )
     recipients = parse_recipients(optional(fields, "recipients") or [], "recipients")
+    check_recipients(config, recipients)
     return campaign, recipients
 
 
@@ -159,19 +190,37 @@ def parse_recipients(value: Any, where: str = "recipients") -> list[RecipientEnt
 
 
 def parse_recipients_csv(text: str) -> list[RecipientEntry]:
-    """A CSV upload with a header row: `phoneNumber` (required) and `timeZone` (optional)."""
+    """A CSV upload with a header row: `phoneNumber` (required), `timeZone` and `language` (optional); any other
+    column is a data field of that name. Errors name the row as a spreadsheet numbers it (the header is row 1)."""
     reader = csv.DictReader(io.StringIO(text))
-    columns = {name.strip().lower(): name for name in reader.fieldnames or []}
+    names = [name.strip() for name in reader.fieldnames or [] if name is not None]
+    columns = {name.strip().lower(): name for name in reader.fieldnames or [] if name is not None}
     if "phonenumber" not in columns:
         raise ValidationError("csv", "needs a header row with a phoneNumber column.")
-    rows = []
+    if len(names) != len(set(names)):
+        raise ValidationError("csv", "names a column twice in its header row.")
+    data_columns = [name for name in reader.fieldnames or [] if name and name.strip().lower() not in CSV_COLUMNS]
+    entries: dict[str, RecipientEntry] = {}
     for row in reader:
-        number = (row.get(columns["phonenumber"]) or "").strip()
+        if len(entries) >= MAX_RECIPIENTS_PER_REQUEST:
+            raise ValidationError("csv", f"must hold at most {MAX_RECIPIENTS_PER_REQUEST} recipients.")
+        where = f"csv row {reader.line_num}"
+
+        def cell(column: str, row: dict[str | Any, Any] = row) -> str:
+            return (row.get(column) or "").strip() if isinstance(row.get(column), str | None) else ""
+
+        number = cell(columns["phonenumber"])
         if not number:
             continue
-        zone = (row.get(columns["timezone"]) or "").strip() if "timezone" in columns else ""
-        rows.append({"phoneNumber": number, **({"timeZone": zone} if zone else {})})
-    return parse_recipients(rows, "csv")
+        phone_number_field(number, f"{where}, column phoneNumber")
+        zone = cell(columns["timezone"]) if "timezone" in columns else ""
+        if zone:
+            _check_zone(zone, f"{where}, column timeZone")
+        language = recipient_language(cell(columns["language"]), f"{where}, column language") if (
+            "language" in columns) else None
+        data = checked_data({name.strip(): cell(name) for name in data_columns}, where, column=True)
+        entries.setdefault(number, RecipientEntry(number, zone or None, language, data, where, csv=True))
+    return list(entries.values())
 
 
 def _recipient(item: Any, where: str) -> RecipientEntry:
@@ -183,7 +232,16 @@ def _recipient(item: Any, where: str) -> RecipientEntry:
         if not isinstance(zone, str):
             raise ValidationError(f"{where}.timeZone", "must be an IANA time zone such as America/Chicago.")
         _check_zone(zone, f"{where}.timeZone")
-    return RecipientEntry(number, zone or None)
+    language = recipient_language(fields.get("language"), f"{where}.language")
+    return RecipientEntry(number, zone or None, language, parse_data(fields.get("data"), where), where)
+
+
+def check_recipients(config: Mapping[str, Any], recipients: Iterable[RecipientEntry]) -> None:
+    """The campaign's plan can be filled in for every recipient (ValidationError naming the first that fails)."""
+    plan = CallPlan.from_dict(config["plan"])
+    for index, entry in enumerate(recipients):
+        where = entry.where or f"recipients[{index}]"
+        check_recipient(config, where, entry.time_zone, entry.language, entry.data, plan=plan, csv=entry.csv)
 
 
 def _pacing(value: Any) -> dict[str, Any]:
@@ -272,9 +330,10 @@ class CampaignService:
 
     def submit(self, campaign_id: str, recipients: list[RecipientEntry]) -> int:
         """Queue recipients for admission in chunks, so a large upload answers at once."""
-        self.campaigns.get_campaign(campaign_id)  # 404 before anything is queued
-        for start in range(0, len(recipients), RECIPIENTS_PER_MESSAGE):
-            message = CampaignRecipientsMessage(campaign_id, recipients[start : start + RECIPIENTS_PER_MESSAGE])
+        campaign = self.campaigns.get_campaign(campaign_id)  # 404 before anything is queued
+        check_recipients(campaign.config, recipients)  # 400 before anything is queued
+        for chunk in _chunks(recipients):
+            message = CampaignRecipientsMessage(campaign_id, chunk)
             self.outbox.send([(CAMPAIGN_RECIPIENTS_QUEUE, message.to_message())])
         return len(recipients)
 
@@ -283,10 +342,19 @@ class CampaignService:
         recipient joins the line under the time it was first submitted, so a repeat takes the same place."""
         now = now or self.clock()
         campaign = self.dispatcher.campaign(campaign_id, fresh=True)
+        recipients = list(recipients)
+        check_recipients(campaign.config, recipients)  # another service's message, too: none is let in half-made
         added = 0
         ready: list[Recipient] = []
         new = [
-            Recipient(campaign_id, entry.phone_number, time_zone=entry.time_zone, submitted_at=iso(self.clock()))
+            Recipient(
+                campaign_id,
+                entry.phone_number,
+                time_zone=entry.time_zone,
+                language=entry.language,
+                data=entry.data,
+                submitted_at=iso(self.clock()),
+            )
             for entry in recipients
         ]
         # In one batch: a transaction per partition inserts its rows and counts them.
@@ -423,6 +491,13 @@ class CampaignService:
             self.campaigns.update_recipient(campaign_id, phone_number, _called_off(leg_id))
             return "cancelled"
         config = campaign.config
+        try:
+            # Filled in again (as at submission): the leg keeps the plan this recipient hears.
+            plan = plan_for(config, recipient.time_zone or None, recipient.language, recipient.data).to_dict()
+        except (TemplateError, UnknownLanguageError) as error:
+            self._line_freed(grant, campaign_id)
+            code = {"code": 0, "subCode": 0, "message": f"The plan could not be filled in: {error}"}
+            return self._conclude(campaign, phone_number, leg_id, FAILED, code, None)
         request = CreateCallRequest(
             targets=["4:" + phone_number],
             alternate_caller_id=grant.caller_id,
@@ -433,7 +508,7 @@ class CampaignService:
         )
         try:
             self.calls.place_call(
-                request, plan=config["plan"], campaign=(campaign_id, phone_number, attempt), grant=grant
+                request, plan=plan, campaign=(campaign_id, phone_number, attempt), grant=grant
             )
         except ThrottledError:
             self._line_freed(grant, campaign_id)
@@ -604,6 +679,21 @@ def _correct(
     recipient.outcome, recipient.outcome_code = outcome, code
     if recipient.status == WAITING and outcome not in retry_on:
         recipient.status, recipient.next_attempt_at = DONE, None  # the queued retry finds it done and stops
+
+
+def _chunks(recipients: list[RecipientEntry]) -> Iterable[list[RecipientEntry]]:
+    """Recipients in messages of at most RECIPIENTS_PER_MESSAGE, and MESSAGE_BYTES of JSON."""
+    chunk: list[RecipientEntry] = []
+    size = 0
+    for entry in recipients:
+        entry_size = len(json.dumps(entry.to_dict())) + 2
+        if chunk and (len(chunk) >= RECIPIENTS_PER_MESSAGE or size + entry_size > MESSAGE_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += entry_size
+    if chunk:
+        yield chunk
 
 
 def _jitter(bounds: tuple[float, float]) -> float:

@@ -83,6 +83,8 @@ class Recipient:
     phone_number: str
     status: str = QUEUED
     time_zone: str | None = None
+    language: str | None = None  # BCP 47: which of the plan's languages it hears
+    data: dict[str, str] | None = None  # the fields its plan's placeholders are filled from (campaigns/personal.py)
     attempts: int = 0  # calls that counted (a call ACS refused for throttling does not)
     dials: int = 0  # the last dial message acted on: a repeated message with a lower or equal number is stale
     enqueued: bool = False
@@ -418,7 +420,7 @@ def read_continuation(token: str) -> tuple[int, str]:
     return bucket, after
 
 
-_JSON_FIELDS = ("outcome_code", "history")
+_JSON_FIELDS = ("outcome_code", "history", "data")
 
 
 def _recipient_entity(recipient: Recipient) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from shared.campaigns.counters import counts_of
 from shared.campaigns.reach import REACHED_OUTCOMES
 from shared.campaigns.store import CampaignStore
 from tests.e2e.campaign_support import (
+    BEHAVIOURS,
     MAX_CONCURRENT,
     PER_CALLER_ID,
     RETRY,
@@ -250,3 +251,77 @@ def _wait_for_some_progress(campaigns, campaign_id, at_least):
     while sum(r.attempts for r in campaigns.list_recipients(campaign_id)) < at_least:
         assert time.monotonic() < deadline, "campaign made no progress"
         time.sleep(0.2)
+
+
+PERSONAL_PLAN = {
+    "language": "en-US",
+    "prompt": {"text": "Hello {{name}}, your appointment is on {{appointmentAt|datetime}} at {{location}}."
+                       " Press 1 to confirm."},
+    "collect": {"confirmKey": "1", "declineKey": "2", "timeoutSeconds": 2, "maxPrompts": 1},
+    "goodbye": {"text": "Thank you, {{name}}."},
+    "languages": {
+        "es-US": {"prompt": {"text": "Hola {{name}}, su cita es el {{appointmentAt|datetime}} en {{location}}."
+                                     " Pulse 1 para confirmar."},
+                  "goodbye": {"text": "Gracias, {{name}}."}},
+    },
+}
+
+
+def test_each_recipient_hears_its_own_text_in_its_language_and_voice(stack, campaigns):
+    prefix = f"+1313{uuid.uuid4().int % 1000:03d}"
+    people = [
+        ("John", "America/New_York", None, "2026-12-04T14:30:00Z", "Main Street"),
+        ("Ana", "America/Chicago", "es-US", "2026-12-04T14:30:00Z", "Clínica Norte"),
+        ("Luis", None, "es-US", "2026-12-05T08:15", "Clínica Sur"),  # the campaign's zone; a local time there
+    ]
+    recipients = []
+    for index, (name, zone, language, at, place) in enumerate(people):
+        number = f"{prefix}{index:04d}"
+        assert stack.emulator.control("PUT", f"/callees/{number}", json=BEHAVIOURS["confirms"][0]).status_code == 200
+        recipients.append({"phoneNumber": number, "timeZone": zone, "language": language,
+                           "data": {"name": name, "appointmentAt": at, "location": place}})
+    body = {"name": "personal", "plan": PERSONAL_PLAN, "callerIds": CALLER_IDS, "timeZone": "America/Los_Angeles",
+            "recipients": recipients}
+    answer = stack.post("/campaigns", body)
+    assert answer.status_code == 201, answer.text
+
+    done = wait_until_done(campaigns, answer.json()["campaignId"], 3, timeout=60)
+
+    said = {}
+    for call in emulator_calls(stack.emulator, {r["phoneNumber"] for r in recipients}):
+        media = stack.emulator.control("GET", f"/calls/{call['callConnectionId']}").json()["media"]["recent"]
+        said[call["targets"][0][2:]] = [
+            (" ".join(s["text"].split()), s["sourceLocale"], s["voiceName"]) for op in media for s in op["sources"]
+        ]  # CLDR puts narrow no-break spaces in times
+    english, voice = ("en-US", "en-US-JennyNeural"), ("es-US", "es-US-PalomaNeural")
+    assert said[recipients[0]["phoneNumber"]] == [
+        ("Hello John, your appointment is on Friday, December 4, 2026, 9:30 AM at Main Street. Press 1 to confirm.",
+         *english),
+        ("Thank you, John.", *english),
+    ]
+    assert said[recipients[1]["phoneNumber"]] == [
+        ("Hola Ana, su cita es el viernes, 4 de diciembre de 2026, 8:30 a.m. en Clínica Norte. Pulse 1 para "
+         "confirmar.", *voice),
+        ("Gracias, Ana.", *voice),
+    ]
+    assert said[recipients[2]["phoneNumber"]][0][0].startswith("Hola Luis, su cita es el sábado, 5 de diciembre de "
+                                                              "2026, 8:15 a.m. en Clínica Sur.")
+    assert {r.outcome for r in done} == {"confirmed"}
+    ana = next(r for r in done if r.data["name"] == "Ana")
+    timeline = stack.get_call(ana.call_leg_id)["timeline"]
+    assert [e["language"] for e in timeline if e["type"] == "planPrompt"] == ["es-US", "es-US"]
+
+
+def test_a_recipient_missing_a_field_is_refused_and_nothing_is_written(stack, campaigns):
+    campaign_id = f"personal-{uuid.uuid4().hex[:8]}"
+    body = {"campaignId": campaign_id, "plan": PERSONAL_PLAN, "callerIds": CALLER_IDS, "recipients": [
+        {"phoneNumber": "+13135550100", "data": {"name": "Jo", "appointmentAt": "2026-12-04T09:00", "location": "A"}},
+        {"phoneNumber": "+13135550101", "data": {"name": "Bo", "appointmentAt": "2026-12-04T09:00"}},
+    ]}
+
+    answer = stack.post("/campaigns", body)
+
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "InvalidRequest" and "recipients[1].data.location" in answer.json()["message"]
+    with pytest.raises(LookupError):
+        campaigns.get_campaign(campaign_id)

@@ -278,6 +278,13 @@ def test_recipients_are_sent_as_the_apps_csv():
     assert chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
 
 
+def test_language_and_data_columns_go_to_the_app_as_they_are():
+    people = parse_recipients("phoneNumber,name,language\n+14255550001,Ana,es-US\n+14255550002,,\n")
+
+    assert people[0].columns == (("name", "Ana"), ("language", "es-US")) and people[1].columns == ()
+    assert to_csv(people) == "phoneNumber,name,language\n+14255550001,Ana,es-US\n+14255550002,,\n"
+
+
 # -- the progress line --------------------------------------------------------------------------------------
 
 

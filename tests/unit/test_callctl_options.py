@@ -26,7 +26,7 @@ EVERY_OPTION = (
     " --call-event dtmfReceived --call-event participantsUpdated --max-concurrent 20 --per-caller-id 3"
     " --calls-per-second 2.5 --max-attempts 4 --retry-delay 600 --retry-on busy --retry-on failed"
     " --expires-at 2026-12-01T18:00:00Z --emergency --window-start 09:00 --window-end 20:00 --window-days mon,FRI"
-    " --time-zone America/New_York"
+    " --time-zone America/New_York --language es-US"
 )
 
 

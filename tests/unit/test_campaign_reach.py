@@ -91,7 +91,7 @@ def test_a_long_timeline_is_coarsened_to_fit_the_entity():
 def test_the_fake_counts_every_transition_of_the_service():
     tables = CampaignTables()
     service = campaign_service(tables)
-    campaign = Campaign("c1", "c", {**CONFIG, "plan": {}}, created_at=START.isoformat())
+    campaign = Campaign("c1", "c", {**CONFIG, "plan": {"prompt": {"text": "hi"}}}, created_at=START.isoformat())
     tables.create_campaign(campaign)
     from shared.campaigns.service import RecipientEntry
 

@@ -189,7 +189,7 @@ def test_the_csv_has_a_row_per_recipient_with_every_column():
 
     assert text.splitlines()[0] == (
         "phoneNumber,status,outcome,outcomeCode,attempts,firstCallAt,lastCallAt,answeredAt,endedAt,"
-        "durationSeconds,digits,callLegId"
+        "durationSeconds,digits,callLegId,language,data"
     )
     assert len(rows) == 8
     assert rows[0] == {
@@ -205,6 +205,8 @@ def test_the_csv_has_a_row_per_recipient_with_every_column():
         "durationSeconds": "20",
         "digits": "1",
         "callLegId": "leg-0001",
+        "language": "",
+        "data": "",
     }
     assert rows[6] == {**dict.fromkeys(rows[0], ""), "phoneNumber": "+14255550007", "status": "queued", "attempts": "0"}
 

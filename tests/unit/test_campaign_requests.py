@@ -47,8 +47,8 @@ def test_csv_upload_with_header_and_time_zones():
     ("text", "field"),
     [
         ("number\n+14255550100\n", "csv"),
-        ("phoneNumber\n555-0100\n", "csv[0].phoneNumber"),
-        ("phoneNumber,timeZone\n+14255550100,Mars/Olympus\n", "csv[0].timeZone"),
+        ("phoneNumber\n555-0100\n", "csv row 2, column phoneNumber"),
+        ("phoneNumber,timeZone\n+14255550100,UTC\n+14255550101,Mars/Olympus\n", "csv row 3, column timeZone"),
     ],
 )
 def test_bad_csv_names_the_problem(text, field):

@@ -1,5 +1,5 @@
 """`campaign-recipients` (admission): `{"campaignId", "recipients": [...]}`, from uploads or other services (a public
-format: a recipient is `"+1..."` or `{"phoneNumber", "timeZone"}`)."""
+format: a recipient is `"+1..."` or `{"phoneNumber", "timeZone", "language", "data"}`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class CampaignRecipientsMessage:
     recipients: list[RecipientEntry]
 
     def to_message(self) -> str:
-        recipients = [{"phoneNumber": r.phone_number, "timeZone": r.time_zone} for r in self.recipients]
+        recipients = [r.to_dict() for r in self.recipients]
         return json.dumps({"campaignId": self.campaign_id, "recipients": recipients})
 
     @classmethod
