@@ -6,11 +6,13 @@ Keys that match no field are refused (`UnknownField`), naming the nearest known 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC
 from typing import Any
 
 from shared.callautomation.identifiers import E164, is_phone_number
 from shared.calls.legs import OPTIONAL_CALL_EVENTS
+from shared.calls.plan_templates import Listener, TemplateError, check_templates, personal_plan
 from shared.calls.plans import CallPlan, parse_plan
 from shared.fields import (
     ValidationError,
@@ -101,7 +103,7 @@ def parse_create_call(body: Any, *, default_caller_id: str | None = None) -> Cre
         callback_uri=url_field(fields, "callbackUri", required=False),
         requested_call_events=call_events_field(fields),
         idempotency_key=text_field(fields, "idempotencyKey", MAX_IDEMPOTENCY_KEY_LENGTH),
-        plan=parse_plan(fields["plan"]) if fields.get("plan") is not None else None,
+        plan=_single_call_plan(fields["plan"]) if fields.get("plan") is not None else None,
     )
 
 
@@ -151,3 +153,15 @@ def parse_participant_id(value: str) -> str:
     return identifier_field(value, "participantId")
 
 
+
+
+def _single_call_plan(value: object) -> CallPlan:
+    """A plan for one call: in its own language (its `languages` need a campaign's recipients to choose them), with
+    no placeholders (nothing fills them outside a campaign)."""
+    plan = parse_plan(value)
+    check_templates(plan)
+    try:
+        return personal_plan(replace(plan, languages=None), Listener({}, None, UTC))
+    except TemplateError as error:
+        raise ValidationError(f"plan.{error.text}", f"uses {{{{{error.field}}}}}: placeholders are filled from a "
+                              "campaign recipient's data, so only campaign plans may have them.") from None

@@ -180,3 +180,15 @@ def test_every_language_has_a_voice_of_its_own_and_babel_knows_it():
         assert voice.startswith(language + "-") and voice.endswith("Neural")
         assert Locale.parse(language, sep="-").language == language.split("-")[0]
         assert language_field(language.lower(), "x") == language
+
+
+def test_a_single_call_plan_speaks_its_language_and_may_not_use_placeholders():
+    from shared.calls.requests import parse_create_call
+
+    body = {"targets": ["8:acs:a"], "plan": {"prompt": {"text": "Bonjour."}, "language": "fr-FR"}}
+    plan = parse_create_call(body).plan
+    assert (plan.prompt.voice, plan.prompt.language) == ("fr-FR-DeniseNeural", "fr-FR")
+
+    with pytest.raises(ValidationError) as error:
+        parse_create_call({"targets": ["8:acs:a"], "plan": {"prompt": {"text": "Hi {{name}}."}}})
+    assert error.value.field == "plan.prompt.text" and "campaign" in error.value.message
