@@ -602,8 +602,14 @@ class CampaignService:
         def note(current: Recipient) -> None:
             next_dial.clear()
             if current.call_leg_id == call_leg_id and current.status in (WAITING, DONE):
-                _correct(current, call_leg_id, outcome, code, leg, retry["retryOn"])
-                return  # recorded before: a repeated result message, or a late event correcting the outcome
+                # Recorded before: a repeated result message, or a late event correcting the outcome. A
+                # correction to an outcome that is retried (a 'failed' that was really 'no-answer') retries.
+                corrected = _correct(current, call_leg_id, outcome, code, leg, retry["retryOn"])
+                if corrected and current.status == DONE and _retried(outcome, current, retry, campaign):
+                    current.status = WAITING
+                    current.next_attempt_at = iso(self.clock() + timedelta(seconds=retry["delaySeconds"]))
+                    next_dial.update(dial=current.dials + 1, delay=retry["delaySeconds"])
+                return
             if current.status != CALLING or current.call_leg_id != call_leg_id:
                 return
             entry: dict[str, Any] = {
@@ -626,11 +632,7 @@ class CampaignService:
             if leg is not None:
                 current.digits, current.answered_at, current.ended_at = leg.digits, leg.answered_at, leg.ended_at
                 current.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
-            if (
-                outcome in retry["retryOn"]
-                and current.attempts < retry["maxAttempts"]
-                and campaign.status != "cancelled"
-            ):
+            if _retried(outcome, current, retry, campaign):
                 current.status = WAITING
                 current.next_attempt_at = iso(self.clock() + timedelta(seconds=retry["delaySeconds"]))
                 next_dial.update(dial=current.dials + 1, delay=retry["delaySeconds"])
@@ -657,6 +659,11 @@ class CampaignService:
         self.campaigns.update_recipient(recipient.campaign_id, recipient.phone_number, finish)
 
 
+def _retried(outcome: str, recipient: Recipient, retry: dict[str, Any], campaign: Campaign) -> bool:
+    """Whether a call that ended with `outcome` is followed by another attempt."""
+    return outcome in retry["retryOn"] and recipient.attempts < retry["maxAttempts"] and campaign.status != "cancelled"
+
+
 def _correct(
     recipient: Recipient,
     call_leg_id: str,
@@ -664,12 +671,12 @@ def _correct(
     code: dict[str, Any] | None,
     leg: CallEnded | None,
     retry_on: list[str],
-) -> None:
+) -> bool:
     """A late ACS event changed how the recipient's last call ended (e.g. a delayed CallConnected shows a
     'failed' call was answered): fix the record, and call off a retry the new outcome does not warrant."""
     entry = next((e for e in reversed(recipient.history) if e.get("callLegId") == call_leg_id), None)
     if entry is None or entry.get("outcome") in (outcome, THROTTLED):
-        return
+        return False
     corrected = {**entry, "outcome": outcome, "outcomeCode": code, "correctedFrom": entry.get("outcome")}
     if leg is not None:
         corrected.update(answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits)
@@ -679,6 +686,7 @@ def _correct(
     recipient.outcome, recipient.outcome_code = outcome, code
     if recipient.status == WAITING and outcome not in retry_on:
         recipient.status, recipient.next_attempt_at = DONE, None  # the queued retry finds it done and stops
+    return True
 
 
 def _chunks(recipients: list[RecipientEntry]) -> Iterable[list[RecipientEntry]]:

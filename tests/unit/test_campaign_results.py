@@ -51,6 +51,25 @@ def test_a_late_event_that_shows_the_call_was_answered_corrects_the_result_and_c
     assert service.ready(CAMPAIGN, NUMBER, queued_retry["dial"]) == "stale"  # the queued one stops there
 
 
+def test_a_late_event_that_shows_a_final_failure_was_a_retryable_one_schedules_the_retry():
+    # Seen under load: a call recorded 'failed' (not retried here, so the recipient was done) was corrected to
+    # 'no-answer' by a late event, and nobody called again.
+    service, tables, legs, _, queue = _service(retry_on=("busy", "no-answer"))
+    legs.legs[LEG] = _ended_leg("failed")
+    assert service.record_result(CAMPAIGN, NUMBER, LEG) == "failed"
+    assert tables.get_recipient(CAMPAIGN, NUMBER).status == DONE and not queue.messages
+
+    legs.legs[LEG] = _ended_leg("no-answer")
+    assert service.record_result(CAMPAIGN, NUMBER, LEG) == "retry-scheduled"
+
+    recipient = tables.get_recipient(CAMPAIGN, NUMBER)
+    assert (recipient.status, recipient.outcome) == (WAITING, "no-answer") and recipient.next_attempt_at
+    assert [(e["outcome"], e.get("correctedFrom")) for e in recipient.history] == [("no-answer", "failed")]
+    assert service.record_result(CAMPAIGN, NUMBER, LEG) == "no-answer" and len(queue.messages) == 1  # once
+    retry = json.loads(queue.messages[-1])
+    assert retry["dial"] == 2 and service.ready(CAMPAIGN, NUMBER, retry["dial"]) != "stale"
+
+
 def test_a_repeated_result_changes_nothing():
     service, tables, legs, _, queue = _service()
     legs.legs[LEG] = _ended_leg("busy")
