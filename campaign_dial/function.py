@@ -6,6 +6,7 @@ import logging
 import azure.functions as func
 
 from shared.campaigns.messages.campaign_dial import CampaignDialMessage
+from shared.logs import recipient_label
 from shared.queues.handler import queue_handler
 from shared.services import get_campaign_service
 from shared.storage.clients import CAMPAIGN_DIAL_QUEUE
@@ -15,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def give_up(message: CampaignDialMessage, msg: func.QueueMessage, reason: str) -> None:
-    get_campaign_service().give_up_dial(message.campaign_id, message.phone_number, message.dial, reason,
+    get_campaign_service().give_up_dial(message.campaign_id, message.recipient_id, message.dial, reason,
                                         message.grant)
 
 
@@ -25,8 +26,8 @@ def give_up(message: CampaignDialMessage, msg: func.QueueMessage, reason: str) -
 def campaign_dial(message: CampaignDialMessage, msg: func.QueueMessage) -> None:
     service, m = get_campaign_service(), message
     if m.grant is None:
-        result = service.ready(m.campaign_id, m.phone_number, m.dial)
+        result = service.ready(m.campaign_id, m.recipient_id, m.dial)
     else:
-        result = service.dial(m.campaign_id, m.phone_number, m.dial, m.grant)
-    # The number is masked in the log by shared/logs.py's filter, like every phone number the app logs.
-    logger.info("Dial %s #%s of campaign %s: %s", m.phone_number, m.dial, m.campaign_id, result)
+        result = service.dial(m.campaign_id, m.recipient_id, m.dial, m.grant)
+    # A number is masked in the log by shared/logs.py's filter, like every phone number the app logs; an id hashed.
+    logger.info("Dial %s #%s of campaign %s: %s", recipient_label(m.recipient_id), m.dial, m.campaign_id, result)

@@ -11,12 +11,12 @@ bp = func.Blueprint()
 
 
 def give_up(message: CampaignResultMessage, msg: func.QueueMessage, reason: str) -> None:
-    get_campaign_service().give_up_result(message.campaign_id, message.phone_number, message.call_leg_id, reason)
+    get_campaign_service().give_up_result(message.campaign_id, message.recipient_id, message.call_leg_id, reason)
 
 
 @bp.function_name("campaign_results")
 @bp.queue_trigger(arg_name="msg", queue_name=CAMPAIGN_RESULTS_QUEUE, connection="AzureWebJobsStorage")
 @queue_handler(CAMPAIGN_RESULTS_QUEUE, CampaignResultMessage, give_up=give_up, poison_on=(LookupError,))
 def campaign_results(message: CampaignResultMessage, msg: func.QueueMessage) -> None:
-    get_campaign_service().record_result(message.campaign_id, message.phone_number, message.call_leg_id,
+    get_campaign_service().record_result(message.campaign_id, message.recipient_id, message.call_leg_id,
                                          message.ended)

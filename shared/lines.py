@@ -129,13 +129,13 @@ class Waiting:
     """A recipient ready to be called, waiting for a line."""
 
     campaign_id: str
-    phone_number: str
+    recipient_id: str  # the recipient's key (its own id, or its first phone number): never holds `|`
     dial: int
     ready_at: str  # ISO time it became ready; orders the line
 
     @property
     def row_key(self) -> str:
-        return f"{self.ready_at}|{self.phone_number}|{self.dial:04d}"
+        return f"{self.ready_at}|{self.recipient_id}|{self.dial:04d}"
 
 
 @dataclass
@@ -562,8 +562,8 @@ def _line(index: int) -> str:
 
 
 def _waiting_from(campaign_id: str, row_key: str) -> Waiting:
-    ready_at, phone_number, dial = row_key.rsplit("|", 2)
-    return Waiting(campaign_id, phone_number, int(dial), ready_at)
+    ready_at, recipient_id, dial = row_key.rsplit("|", 2)
+    return Waiting(campaign_id, recipient_id, int(dial), ready_at)
 
 
 def _row_from(entity: Any) -> _Row:

@@ -17,6 +17,7 @@ import the app, so the app's import is the moment to install it).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterator
@@ -46,6 +47,14 @@ def mask_phone_numbers(text: str) -> str:
         return f"{number[:prefix + 4]}***{number[-4:]}"
 
     return _PHONE_NUMBER.sub(mask, text)
+
+
+def recipient_label(recipient_id: str) -> str:
+    """How a log names a campaign recipient: its number (masked by the filter like any other), or instead of its
+    own id (a patient or appointment id is the recipient's data) a short hash of it, enough to follow it."""
+    if _PHONE_NUMBER.fullmatch(recipient_id):
+        return recipient_id
+    return "id#" + hashlib.sha256(recipient_id.encode()).hexdigest()[:12]
 
 
 def redact_secrets(text: str) -> str:

@@ -100,7 +100,7 @@ def get_dispatcher() -> Dispatcher:
         lines=get_lines(),
         outbox=get_outbox(),
         read_campaign=get_campaign_store().get_campaign,
-        holder_for=lambda campaign_id, phone, dial: call_leg_id_for(idempotency_key(campaign_id, phone, dial)),
+        holder_for=lambda campaign_id, recipient, dial: call_leg_id_for(idempotency_key(campaign_id, recipient, dial)),
     )
 
 

@@ -34,14 +34,15 @@ KICK_LIMIT = 100  # calls one kick starts at most (an admission message holds 10
 SLEEP_UNDER_SECONDS = 1.0  # a start this close is waited for in the dial; a later one is a delayed message
 
 
-def idempotency_key(campaign_id: str, phone_number: str, dial: int) -> str:
-    return f"campaign:{campaign_id}:{phone_number}:{dial}"
+def idempotency_key(campaign_id: str, recipient_id: str, dial: int) -> str:
+    """Per recipient (not per number): two recipients sharing a number are two calls, with two call leg ids."""
+    return f"campaign:{campaign_id}:{recipient_id}:{dial}"
 
 
-def dial_message(campaign_id: str, phone_number: str, dial: int, grant: Grant | None = None) -> OutboxMessage:
+def dial_message(campaign_id: str, recipient_id: str, dial: int, grant: Grant | None = None) -> OutboxMessage:
     """`campaign-dial`: with a grant, place the call on its line; without, the recipient is ready (a retry or a
     calling window came due) and joins the line."""
-    return CAMPAIGN_DIAL_QUEUE, CampaignDialMessage(campaign_id, phone_number, dial, grant).to_message()
+    return CAMPAIGN_DIAL_QUEUE, CampaignDialMessage(campaign_id, recipient_id, dial, grant).to_message()
 
 
 def wanted_for(campaign: Campaign, holder: str, prefer: str | None = None) -> Wanted:
@@ -62,7 +63,7 @@ class Dispatcher:
     lines: Lines
     outbox: Outbox
     read_campaign: Callable[[str], Campaign]
-    holder_for: Callable[[str, str, int], str]  # (campaign, phone, dial) -> the call leg id that call will have
+    holder_for: Callable[[str, str, int], str]  # (campaign, recipient id, dial) -> the call leg id that call will have
     _cache: dict[str, tuple[float, Campaign]] = field(default_factory=dict, repr=False)
     _opened: set[str] = field(default_factory=set, repr=False)
 
@@ -112,7 +113,7 @@ class Dispatcher:
     def _send_dial(self, head: Waiting, grant: Grant) -> None:
         # Sent before the recipient leaves the line: a crash in between sends it again later, and the dial
         # recognises the repeat (the same call leg).
-        self.outbox.send([dial_message(head.campaign_id, head.phone_number, head.dial, grant)])
+        self.outbox.send([dial_message(head.campaign_id, head.recipient_id, head.dial, grant)])
         self.lines.called(head)
 
     # -- lines free ----------------------------------------------------------------------------------------------
@@ -150,4 +151,4 @@ class Dispatcher:
                 return
 
     def _holder(self, head: Waiting) -> str:
-        return self.holder_for(head.campaign_id, head.phone_number, head.dial)
+        return self.holder_for(head.campaign_id, head.recipient_id, head.dial)

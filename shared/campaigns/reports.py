@@ -171,13 +171,16 @@ CSV_COLUMNS = (
     "callLegId",
     "language",
     "data",
+    "recipientId",
+    "answeredNumber",
 )
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def calls_csv(recipients: Iterable[Recipient], *, header: bool = True) -> str:
     """Header and one row per recipient. Text that a spreadsheet would run as a formula gets a leading `'`;
-    phone numbers in E.164 (`+` and digits) are written exactly."""
+    phone numbers in E.164 (`+` and digits) are written exactly. `phoneNumber` is the recipient's first number,
+    `answeredNumber` the one whose call was answered."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     if header:
@@ -186,7 +189,7 @@ def calls_csv(recipients: Iterable[Recipient], *, header: bool = True) -> str:
         code = r.outcome_code or {}
         writer.writerow(
             [
-                r.phone_number if E164.fullmatch(r.phone_number) else _cell(r.phone_number),
+                _number_cell(r.numbers[0]),
                 _cell(r.status),
                 _cell(r.outcome),
                 f"{code.get('code', '')}/{code.get('subCode', '')}" if r.outcome_code else "",
@@ -200,9 +203,15 @@ def calls_csv(recipients: Iterable[Recipient], *, header: bool = True) -> str:
                 _cell(r.call_leg_id),
                 _cell(r.language),
                 json.dumps(r.data, ensure_ascii=False, separators=(",", ":")) if r.data else "",  # starts with {
+                _number_cell(r.recipient_id),
+                _number_cell(r.answered_number),
             ]
         )
     return out.getvalue()
+
+
+def _number_cell(value: str | None) -> str:
+    return value if value and E164.fullmatch(value) else _cell(value)
 
 
 def _cell(value: str | None) -> str:

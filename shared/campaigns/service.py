@@ -37,6 +37,15 @@ from shared.calls.requests import CreateCallRequest, call_events_field
 from shared.calls.service import CallService
 from shared.calls.store import CallLegStore
 from shared.campaigns.calling_windows import next_allowed, parse_window, zone_of
+from shared.campaigns.contacts import (
+    NOT_REACHED,
+    best_call,
+    call_times,
+    csv_phone_numbers,
+    moves_on,
+    phone_numbers_field,
+    recipient_id_field,
+)
 from shared.campaigns.dialing import SLEEP_UNDER_SECONDS, Dispatcher, dial_message, idempotency_key
 from shared.campaigns.messages.campaign_recipients import CampaignRecipientsMessage
 from shared.campaigns.personal import (
@@ -89,8 +98,11 @@ CAMPAIGN_FIELDS = (
     "callingWindow", "timeZone", "language", "expiresAt", "emergency", "recipients",
 )
 ADD_RECIPIENTS_FIELDS = ("recipients",)
-RECIPIENT_FIELDS = ("phoneNumber", "timeZone", "language", "data")
-CSV_COLUMNS = ("phonenumber", "timezone", "language")  # any other column is a data field
+RECIPIENT_FIELDS = (
+    "recipientId", "phoneNumber", "phoneNumbers", "timeZone", "language", "data", "notBefore", "notAfter",
+)
+# Any other column is a data field.
+CSV_COLUMNS = ("recipientid", "phonenumber", "phonenumbers", "timezone", "language", "notbefore", "notafter")
 PACING_FIELDS = ("maxConcurrentCalls", "maxConcurrentCallsPerCallerId", "callsPerSecond")
 RETRY_FIELDS = ("maxAttempts", "delaySeconds", "retryOn")
 DEFAULTS = {
@@ -101,21 +113,43 @@ DEFAULTS = {
 
 @dataclass(frozen=True)
 class RecipientEntry:
-    phone_number: str
+    phone_number: str  # the first number it is called on
     time_zone: str | None = None
     language: str | None = None
     data: dict[str, str] | None = None
     # Where the request gave it (`recipients[3]`, `csv row 4`), for errors found after parsing.
     where: str = field(default="", compare=False)
     csv: bool = field(default=False, compare=False)
+    recipient_id: str | None = None  # its own id; without one, it is keyed by its first number
+    phone_numbers: tuple[str, ...] = ()  # when it has more than one: all of them, in order (see contacts.py)
+    not_before: str | None = None
+    not_after: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What the campaign knows it by (the RowKey of its row): its id, or its first number."""
+        return self.recipient_id or self.phone_number
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        return self.phone_numbers or (self.phone_number,)
 
     def to_dict(self) -> dict[str, Any]:
         """The public format (what `campaign-recipients` messages carry)."""
         body: dict[str, Any] = {"phoneNumber": self.phone_number, "timeZone": self.time_zone}
+        if self.recipient_id:
+            body["recipientId"] = self.recipient_id
+        if len(self.numbers) > 1:
+            del body["phoneNumber"]
+            body["phoneNumbers"] = list(self.numbers)
         if self.language:
             body["language"] = self.language
         if self.data:
             body["data"] = self.data
+        if self.not_before:
+            body["notBefore"] = self.not_before
+        if self.not_after:
+            body["notAfter"] = self.not_after
         return body
 
 
@@ -179,24 +213,26 @@ def parse_add_recipients(body: Any) -> list[RecipientEntry]:
 
 
 def parse_recipients(value: Any, where: str = "recipients") -> list[RecipientEntry]:
-    """`["+1...", {"phoneNumber": "+1...", "timeZone": "America/Chicago"}, ...]`, in order, without repeats."""
+    """`["+1...", {"phoneNumber": "+1...", "timeZone": "America/Chicago"}, ...]`, in order, without repeats (of
+    a recipient id: the same number under two ids is two recipients)."""
     if not isinstance(value, list) or len(value) > MAX_RECIPIENTS_PER_REQUEST:
         raise ValidationError(where, f"must be a list of at most {MAX_RECIPIENTS_PER_REQUEST} recipients.")
     entries: dict[str, RecipientEntry] = {}
     for index, item in enumerate(value):
         entry = _recipient(item, f"{where}[{index}]")
-        entries.setdefault(entry.phone_number, entry)
+        entries.setdefault(entry.key, entry)
     return list(entries.values())
 
 
 def parse_recipients_csv(text: str) -> list[RecipientEntry]:
-    """A CSV upload with a header row: `phoneNumber` (required), `timeZone` and `language` (optional); any other
-    column is a data field of that name. Errors name the row as a spreadsheet numbers it (the header is row 1)."""
+    """A CSV upload with a header row: `phoneNumber` or `phoneNumbers` (numbers separated by `;` or `|`, tried in
+    order), and optional `recipientId`, `timeZone`, `language`, `notBefore` and `notAfter`; any other column is a
+    data field of that name. Errors name the row as a spreadsheet numbers it (the header is row 1)."""
     reader = csv.DictReader(io.StringIO(text))
     names = [name.strip() for name in reader.fieldnames or [] if name is not None]
     columns = {name.strip().lower(): name for name in reader.fieldnames or [] if name is not None}
-    if "phonenumber" not in columns:
-        raise ValidationError("csv", "needs a header row with a phoneNumber column.")
+    if "phonenumber" not in columns and "phonenumbers" not in columns:
+        raise ValidationError("csv", "needs a header row with a phoneNumber (or phoneNumbers) column.")
     if len(names) != len(set(names)):
         raise ValidationError("csv", "names a column twice in its header row.")
     data_columns = [name for name in reader.fieldnames or [] if name and name.strip().lower() not in CSV_COLUMNS]
@@ -209,31 +245,54 @@ def parse_recipients_csv(text: str) -> list[RecipientEntry]:
         def cell(column: str, row: dict[str | Any, Any] = row) -> str:
             return (row.get(column) or "").strip() if isinstance(row.get(column), str | None) else ""
 
-        number = cell(columns["phonenumber"])
-        if not number:
+        number = cell(columns["phonenumber"]) if "phonenumber" in columns else ""
+        several = cell(columns["phonenumbers"]) if "phonenumbers" in columns else ""
+        if number and several:
+            raise ValidationError(f"{where}, column phoneNumbers", "is given with phoneNumber: give one of them.")
+        if not (number or several):
             continue
-        phone_number_field(number, f"{where}, column phoneNumber")
+        numbers = (csv_phone_numbers(several, f"{where}, column phoneNumbers") if several else
+                   (phone_number_field(number, f"{where}, column phoneNumber"),))
+        recipient_id = recipient_id_field(cell(columns["recipientid"]) or None, f"{where}, column recipientId") if (
+            "recipientid" in columns) else None
+        not_before, not_after = call_times(
+            cell(columns["notbefore"]) if "notbefore" in columns else None,
+            cell(columns["notafter"]) if "notafter" in columns else None,
+            where, column=True,
+        )
         zone = cell(columns["timezone"]) if "timezone" in columns else ""
         if zone:
             _check_zone(zone, f"{where}, column timeZone")
         language = recipient_language(cell(columns["language"]), f"{where}, column language") if (
             "language" in columns) else None
         data = checked_data({name.strip(): cell(name) for name in data_columns}, where, column=True)
-        entries.setdefault(number, RecipientEntry(number, zone or None, language, data, where, csv=True))
+        entry = RecipientEntry(numbers[0], zone or None, language, data, where, csv=True, recipient_id=recipient_id,
+                               phone_numbers=numbers if len(numbers) > 1 else (), not_before=not_before,
+                               not_after=not_after)
+        entries.setdefault(entry.key, entry)
     return list(entries.values())
 
 
 def _recipient(item: Any, where: str) -> RecipientEntry:
     fields = {"phonenumber": item} if isinstance(item, str) else object_fields(item, RECIPIENT_FIELDS, where)
     number = fields.get("phonenumber")
-    phone_number_field(number, f"{where}.phoneNumber")
+    if fields.get("phonenumbers") is not None:
+        if number is not None:
+            raise ValidationError(f"{where}.phoneNumbers", "is given with phoneNumber: give one of them.")
+        numbers = phone_numbers_field(fields["phonenumbers"], f"{where}.phoneNumbers")
+    else:
+        numbers = (phone_number_field(number, f"{where}.phoneNumber"),)
+    recipient_id = recipient_id_field(fields.get("recipientid"), f"{where}.recipientId")
+    not_before, not_after = call_times(fields.get("notbefore"), fields.get("notafter"), where)
     zone = fields.get("timezone")
     if zone is not None:
         if not isinstance(zone, str):
             raise ValidationError(f"{where}.timeZone", "must be an IANA time zone such as America/Chicago.")
         _check_zone(zone, f"{where}.timeZone")
     language = recipient_language(fields.get("language"), f"{where}.language")
-    return RecipientEntry(number, zone or None, language, parse_data(fields.get("data"), where), where)
+    return RecipientEntry(numbers[0], zone or None, language, parse_data(fields.get("data"), where), where,
+                          recipient_id=recipient_id, phone_numbers=numbers if len(numbers) > 1 else (),
+                          not_before=not_before, not_after=not_after)
 
 
 def check_recipients(config: Mapping[str, Any], recipients: Iterable[RecipientEntry]) -> None:
@@ -349,11 +408,14 @@ class CampaignService:
         new = [
             Recipient(
                 campaign_id,
-                entry.phone_number,
+                entry.key,
                 time_zone=entry.time_zone,
                 language=entry.language,
                 data=entry.data,
                 submitted_at=iso(self.clock()),
+                phone_numbers=list(entry.numbers) if entry.numbers != (entry.key,) else None,
+                not_before=entry.not_before,
+                not_after=entry.not_after,
             )
             for entry in recipients
         ]
@@ -363,7 +425,7 @@ class CampaignService:
                 added += 1
                 ready.append(recipient)
                 continue
-            recipient = self.campaigns.get_recipient(campaign_id, recipient.phone_number)
+            recipient = self.campaigns.get_recipient(campaign_id, recipient.recipient_id)
             if recipient.status == QUEUED and recipient.dials == 0:
                 ready.append(recipient)  # this message came again after a crash: maybe it never joined the line
         self._line_up(campaign, [(recipient, 1) for recipient in ready], now)
@@ -405,15 +467,15 @@ class CampaignService:
             if head is None:
                 lines.done_waiting(campaign.campaign_id)
                 return drained
-            self._finish(self.campaigns.get_recipient(campaign.campaign_id, head.phone_number), status)
+            self._finish(self.campaigns.get_recipient(campaign.campaign_id, head.recipient_id), status)
             lines.called(head)
         return limit
 
-    def ready(self, campaign_id: str, phone_number: str, dial: int, *, now: datetime | None = None) -> str:
+    def ready(self, campaign_id: str, recipient_id: str, dial: int, *, now: datetime | None = None) -> str:
         """A recipient's retry, or its calling window, came due: it joins the line. Returns what happened."""
         now = now or self.clock()
         campaign = self.dispatcher.campaign(campaign_id)
-        recipient = self.campaigns.get_recipient(campaign_id, phone_number)
+        recipient = self.campaigns.get_recipient(campaign_id, recipient_id)
         if recipient.status in FINAL_STATUSES or recipient.dials >= dial:
             return "stale"  # an outdated message
         return self._line_up(campaign, [(recipient, dial)], now)
@@ -424,14 +486,15 @@ class CampaignService:
         for recipient, dial in ready:
             what = self._may_call(campaign, recipient, dial, now)
             if what == "ready":
-                waiting.append(Waiting(campaign.campaign_id, recipient.phone_number, dial,
+                waiting.append(Waiting(campaign.campaign_id, recipient.recipient_id, dial,
                                        _ready_at(recipient, dial, now)))
                 what = "waiting"
         self.dispatcher.start_waiting(campaign, waiting)
         return what
 
     def _may_call(self, campaign: Campaign, recipient: Recipient, dial: int, now: datetime) -> str:
-        """"ready", or why not (the recipient is finished, or scheduled for when its calling window opens)."""
+        """"ready", or why not (the recipient is finished, or scheduled for when its calling window or its own
+        notBefore opens: a message comes back then, so nothing holds a line meanwhile)."""
         config = campaign.config
         if campaign.status == "cancelled":
             self._finish(recipient, CANCELLED)
@@ -439,20 +502,29 @@ class CampaignService:
         if config.get("expiresAt") and now >= datetime.fromisoformat(config["expiresAt"]):
             self._finish(recipient, EXPIRED)
             return "expired"
+        not_after = datetime.fromisoformat(recipient.not_after) if recipient.not_after else None
+        if not_after and now >= not_after:
+            self._finish(recipient, EXPIRED)
+            return "expired"
+        opens = max(now, datetime.fromisoformat(recipient.not_before)) if recipient.not_before else now
         window = config.get("callingWindow")
         if window and not config.get("emergency"):
-            opens = next_allowed(parse_window(window), now, recipient.time_zone or config.get("timeZone"))
-            if opens > now:
-                self._again(campaign.campaign_id, recipient.phone_number, dial, (opens - now).total_seconds())
-                return "outside-window"
+            opens = next_allowed(parse_window(window), opens, recipient.time_zone or config.get("timeZone"))
+        if not_after and opens >= not_after:
+            self._finish(recipient, EXPIRED)  # no time it may be called is left before its notAfter
+            return "expired"
+        if opens > now:
+            self._again(campaign.campaign_id, recipient.recipient_id, dial, (opens - now).total_seconds())
+            return "outside-window" if recipient.not_before is None or opens > datetime.fromisoformat(
+                recipient.not_before) else "not-before"
         return "ready"
 
-    def dial(self, campaign_id: str, phone_number: str, dial: int, grant: Grant, *, now: datetime | None = None) -> str:
+    def dial(self, campaign_id: str, recipient_id: str, dial: int, grant: Grant, *, now: datetime | None = None) -> str:
         """Place one campaign call on the line it was given. Returns what happened (for logs and tests)."""
         now = now or self.clock()
         campaign = self.dispatcher.campaign(campaign_id)
-        recipient = self.campaigns.get_recipient(campaign_id, phone_number)
-        leg_id = call_leg_id_for(idempotency_key(campaign_id, phone_number, dial))
+        recipient = self.campaigns.get_recipient(campaign_id, recipient_id)
+        leg_id = call_leg_id_for(idempotency_key(campaign_id, recipient_id, dial))
         # The leg exists only once the recipient was marked for this dial (`_start` comes before the leg).
         leg = self.legs.find(leg_id) if recipient.dials >= dial else None
         if leg is not None and leg.pacing and Grant.from_dict(leg.pacing) != grant:
@@ -474,21 +546,21 @@ class CampaignService:
                 return why_not
             if not self.dispatcher.lines.still_holds(grant):
                 # The grant waited so long that its lease lapsed and the line was taken: wait for another.
-                self.dispatcher.start_waiting(campaign, [Waiting(campaign_id, phone_number, dial, _iso(now))])
+                self.dispatcher.start_waiting(campaign, [Waiting(campaign_id, recipient_id, dial, _iso(now))])
                 return "lost-line"
             wait = grant.start_at - timestamp(self.clock)
             if wait >= SLEEP_UNDER_SECONDS:
-                self._again(campaign_id, phone_number, dial, wait, grant=grant)  # the line stays reserved
+                self._again(campaign_id, recipient_id, dial, wait, grant=grant)  # the line stays reserved
                 return "paced-rate"
             if wait > 0:
                 time.sleep(wait)  # a fraction of a second: cheaper than a queue round trip
         # Marked before the call is placed, so its result (which may come back within milliseconds, on another
         # instance) always finds the recipient calling.
-        attempt = self._start(campaign_id, phone_number, dial, leg_id, recipient)
+        attempt = self._start(campaign_id, recipient_id, dial, leg_id, recipient)
         if not resuming and self.campaigns.get_campaign(campaign_id).status == "cancelled":
             # Read afresh, not from the cache: a cancel stops every call that has not reached ACS yet.
             self._line_freed(grant, campaign_id)
-            self.campaigns.update_recipient(campaign_id, phone_number, _called_off(leg_id))
+            self.campaigns.update_recipient(campaign_id, recipient_id, _called_off(leg_id))
             return "cancelled"
         config = campaign.config
         try:
@@ -497,35 +569,35 @@ class CampaignService:
         except (TemplateError, UnknownLanguageError) as error:
             self._line_freed(grant, campaign_id)
             code = {"code": 0, "subCode": 0, "message": f"The plan could not be filled in: {error}"}
-            return self._conclude(campaign, phone_number, leg_id, FAILED, code, None)
+            return self._conclude(campaign, recipient_id, leg_id, FAILED, code, None)
         request = CreateCallRequest(
-            targets=["4:" + phone_number],
+            targets=["4:" + recipient.phone_number],
             alternate_caller_id=grant.caller_id,
             callback_uri=config.get("callbackUri"),
             requested_call_events=config.get("requestedCallEvents") or [],
-            idempotency_key=idempotency_key(campaign_id, phone_number, dial),
+            idempotency_key=idempotency_key(campaign_id, recipient_id, dial),
             plan=None,
         )
         try:
             self.calls.place_call(
-                request, plan=plan, campaign=(campaign_id, phone_number, attempt), grant=grant
+                request, plan=plan, campaign=(campaign_id, recipient_id, attempt), grant=grant
             )
         except ThrottledError:
             self._line_freed(grant, campaign_id)
-            return self._conclude(campaign, phone_number, leg_id, THROTTLED, None, None)
+            return self._conclude(campaign, recipient_id, leg_id, THROTTLED, None, None)
         except CallAutomationError as error:
             if error.is_transient:
                 raise  # the host retries this message, which resumes this dial on the line it still holds
             self._line_freed(grant, campaign_id)
             code = {"code": error.status_code, "subCode": 0, "message": error.message}
-            return self._conclude(campaign, phone_number, leg_id, "failed", code, None)
+            return self._conclude(campaign, recipient_id, leg_id, "failed", code, None)
         return "calling"
 
     def _line_freed(self, grant: Grant, campaign_id: str) -> None:
         self.dispatcher.line_freed(grant, campaign_id)
 
     def record_result(
-        self, campaign_id: str, phone_number: str, call_leg_id: str, ended: CallEnded | None = None
+        self, campaign_id: str, recipient_id: str, call_leg_id: str, ended: CallEnded | None = None
     ) -> str:
         """A campaign call ended (its line was handed on when the app learned it): note the outcome, and retry
         busy / no-answer if allowed. `ended` comes with the message; without it (a message from before it was
@@ -533,17 +605,17 @@ class CampaignService:
         try:
             ended = ended or CallEnded.of(self.legs.get(call_leg_id))
             campaign = self.dispatcher.campaign(campaign_id)
-            return self._conclude(campaign, phone_number, call_leg_id, ended.outcome, ended.outcome_code, ended)
+            return self._conclude(campaign, recipient_id, call_leg_id, ended.outcome, ended.outcome_code, ended)
         except LookupError:
             return "unknown-leg"
 
     def give_up_dial(
-        self, campaign_id: str, phone_number: str, dial: int, reason: str, grant: Grant | None = None
+        self, campaign_id: str, recipient_id: str, dial: int, reason: str, grant: Grant | None = None
     ) -> None:
         """The host is giving up on a dial message (its last attempt failed): the attempt ends as failed with the
         reason, so the recipient is neither stuck nor silently dropped, and the line it held goes on."""
-        leg_id = call_leg_id_for(idempotency_key(campaign_id, phone_number, dial))
-        recipient = self.campaigns.get_recipient(campaign_id, phone_number)
+        leg_id = call_leg_id_for(idempotency_key(campaign_id, recipient_id, dial))
+        recipient = self.campaigns.get_recipient(campaign_id, recipient_id)
         if recipient.status == CALLING and recipient.call_leg_id == leg_id:
             if self.legs.find(leg_id) is not None:
                 self.calls.fail_leg(leg_id, "MessagePoisoned", 0, reason)  # frees its line; its result concludes it
@@ -551,17 +623,17 @@ class CampaignService:
             if grant is not None:
                 self._line_freed(grant, campaign_id)
             code = {"code": 0, "subCode": 0, "message": reason}
-            self._conclude(self.dispatcher.campaign(campaign_id), phone_number, leg_id, FAILED, code, None)
+            self._conclude(self.dispatcher.campaign(campaign_id), recipient_id, leg_id, FAILED, code, None)
         elif recipient.status in (QUEUED, WAITING) and recipient.dials < dial:
             if grant is not None:
                 self._line_freed(grant, campaign_id)
-            self._give_up(campaign_id, phone_number, reason, dial=dial)
+            self._give_up(campaign_id, recipient_id, reason, dial=dial)
 
-    def give_up_result(self, campaign_id: str, phone_number: str, call_leg_id: str, reason: str) -> None:
+    def give_up_result(self, campaign_id: str, recipient_id: str, call_leg_id: str, reason: str) -> None:
         """The host is giving up on a result message: record the end as well as we can."""
-        self._give_up(campaign_id, phone_number, reason, call_leg_id=call_leg_id)
+        self._give_up(campaign_id, recipient_id, reason, call_leg_id=call_leg_id)
 
-    def _give_up(self, campaign_id: str, phone_number: str, reason: str, **about: Any) -> None:
+    def _give_up(self, campaign_id: str, recipient_id: str, reason: str, **about: Any) -> None:
         def give_up(current: Recipient) -> None:
             if current.status in FINAL_STATUSES:
                 return
@@ -569,9 +641,9 @@ class CampaignService:
             current.outcome_code = {"code": 0, "subCode": 0, "message": reason}
             current.history = [*current.history, {"outcome": FAILED, "reason": reason, **about}]
 
-        self.campaigns.update_recipient(campaign_id, phone_number, give_up)
+        self.campaigns.update_recipient(campaign_id, recipient_id, give_up)
 
-    def _start(self, campaign_id: str, phone_number: str, dial: int, call_leg_id: str, read: Recipient) -> int:
+    def _start(self, campaign_id: str, recipient_id: str, dial: int, call_leg_id: str, read: Recipient) -> int:
         """Mark the recipient (`read` just now) as being called by this dial; returns the attempt number."""
 
         def calling(current: Recipient) -> int:
@@ -584,12 +656,12 @@ class CampaignService:
             current.next_attempt_at = None
             return current.attempts
 
-        return self.campaigns.update_recipient(campaign_id, phone_number, calling, read)
+        return self.campaigns.update_recipient(campaign_id, recipient_id, calling, read)
 
     def _conclude(
         self,
         campaign: Campaign,
-        phone_number: str,
+        recipient_id: str,
         call_leg_id: str,
         outcome: str,
         code: dict[str, Any] | None,
@@ -618,6 +690,8 @@ class CampaignService:
                 "outcome": outcome,
                 "outcomeCode": code,
             }
+            if current.phone_numbers:
+                entry.update(numberIndex=current.number_index, phoneNumber=current.phone_number)
             if leg is not None:
                 entry.update(
                     startedAt=leg.started_at, answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits
@@ -632,36 +706,51 @@ class CampaignService:
             if leg is not None:
                 current.digits, current.answered_at, current.ended_at = leg.digits, leg.answered_at, leg.ended_at
                 current.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
-            if _retried(outcome, current, retry, campaign):
-                current.status = WAITING
+            if outcome not in NOT_REACHED:
+                current.answered_number = current.phone_number
+            if moves_on(outcome, current.number_index, len(current.numbers)) and campaign.status != "cancelled":
+                # Not reached on this number: the next one is called at once (a new dial, in line for a line).
+                current.number_index += 1
+                current.status, current.next_attempt_at = WAITING, iso(self.clock())
+                next_dial.update(dial=current.dials + 1, delay=0)
+                return
+            best = best_call(current.history) if current.phone_numbers else None
+            if best is not None:  # the contact's outcome is the best its round of numbers reached
+                current.outcome, current.outcome_code = best.get("outcome"), best.get("outcomeCode")
+            if _retried(current.outcome, current, retry, campaign):
+                current.status, current.number_index = WAITING, 0  # the retry starts again from the first number
                 current.next_attempt_at = iso(self.clock() + timedelta(seconds=retry["delaySeconds"]))
                 next_dial.update(dial=current.dials + 1, delay=retry["delaySeconds"])
             else:
                 current.status = DONE
 
-        self.campaigns.update_recipient(campaign.campaign_id, phone_number, note)
+        self.campaigns.update_recipient(campaign.campaign_id, recipient_id, note)
         if next_dial:
-            self._again(campaign.campaign_id, phone_number, int(next_dial["dial"]), next_dial["delay"])
+            self._again(campaign.campaign_id, recipient_id, int(next_dial["dial"]), next_dial["delay"])
+            if not next_dial["delay"]:
+                return "next-number"
             return "retry-scheduled" if outcome != THROTTLED else "throttled"
         return outcome
 
     def _again(
-        self, campaign_id: str, phone_number: str, dial: int, seconds: float, *, grant: Grant | None = None
+        self, campaign_id: str, recipient_id: str, dial: int, seconds: float, *, grant: Grant | None = None
     ) -> None:
-        delay = min(MAX_QUEUE_DELAY_SECONDS, max(1, math.ceil(seconds)))
-        self.outbox.send([dial_message(campaign_id, phone_number, dial, grant)], delay_seconds=delay)
+        delay = min(MAX_QUEUE_DELAY_SECONDS, max(1, math.ceil(seconds))) if seconds > 0 else None
+        self.outbox.send([dial_message(campaign_id, recipient_id, dial, grant)], delay_seconds=delay)
 
     def _finish(self, recipient: Recipient, status: str) -> None:
         def finish(current: Recipient) -> None:
             if current.status in (QUEUED, WAITING):
                 current.status = status
 
-        self.campaigns.update_recipient(recipient.campaign_id, recipient.phone_number, finish)
+        self.campaigns.update_recipient(recipient.campaign_id, recipient.recipient_id, finish)
 
 
-def _retried(outcome: str, recipient: Recipient, retry: dict[str, Any], campaign: Campaign) -> bool:
-    """Whether a call that ended with `outcome` is followed by another attempt."""
-    return outcome in retry["retryOn"] and recipient.attempts < retry["maxAttempts"] and campaign.status != "cancelled"
+def _retried(outcome: str | None, recipient: Recipient, retry: dict[str, Any], campaign: Campaign) -> bool:
+    """Whether a call (or a round of the contact's numbers) that ended with `outcome` is followed by another
+    attempt: each of its numbers gets up to maxAttempts calls."""
+    allowed = retry["maxAttempts"] * len(recipient.numbers)
+    return outcome in retry["retryOn"] and recipient.attempts < allowed and campaign.status != "cancelled"
 
 
 def _correct(

@@ -2,8 +2,9 @@
 
 - table `campaigns`, RowKey `campaign`, PartitionKey = campaign id: the campaign (settings, status);
 - table `recipients`, PartitionKey = `<campaign id>-<bucket 00..15>` (a hash of the number, so one big campaign
-  is spread over 16 partitions), RowKey = the phone number. A recipient row is inserted once: listing someone
-  twice, or a message delivered twice, finds the row already there;
+  is spread over 16 partitions), RowKey = the recipient id (its own id, such as a patient or appointment id, or
+  without one its first phone number, as rows of before ids were keyed). A recipient row is inserted once:
+  listing someone twice, or a message delivered twice, finds the row already there;
 - in each recipient partition, 8 counter rows (RowKeys `~counts-0..7`, see campaign_counters): the counts by
   status and outcome, attempts, times and the per-minute timeline of ends of the partition's recipients whose
   numbers hash to that row. Every write of a recipient that changes what it counts for writes its counter row
@@ -30,7 +31,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.campaigns import counters
-from shared.ids import is_campaign_id, is_phone_number
+from shared.ids import is_campaign_id, is_recipient_id
 from shared.storage.contention import back_off
 
 BUCKETS = 16
@@ -80,7 +81,7 @@ class Campaign:
 @dataclass
 class Recipient:
     campaign_id: str
-    phone_number: str
+    recipient_id: str  # its key: its own id, or (without one) its first phone number
     status: str = QUEUED
     time_zone: str | None = None
     language: str | None = None  # BCP 47: which of the plan's languages it hears
@@ -100,20 +101,37 @@ class Recipient:
     duration_seconds: float | None = None
     next_attempt_at: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per call: attempt, leg, outcome, times
+    # The numbers to try, in order (None: just the recipient id, a phone number), and the one it is on.
+    phone_numbers: list[str] | None = None
+    number_index: int = 0
+    answered_number: str | None = None  # the number whose call was answered
+    not_before: str | None = None  # ISO instants: no call starts before, and one not called by not_after expires
+    not_after: str | None = None
     etag: str | None = None
 
+    @property
+    def numbers(self) -> list[str]:
+        """Its phone numbers, in the order they are tried."""
+        return list(self.phone_numbers) if self.phone_numbers else [self.recipient_id]
 
-def bucket_of(phone_number: str) -> int:
-    return int(hashlib.sha256(phone_number.encode()).hexdigest()[:8], 16) % BUCKETS
+    @property
+    def phone_number(self) -> str:
+        """The number its next (or current) call dials."""
+        numbers = self.numbers
+        return numbers[min(self.number_index, len(numbers) - 1)]
 
 
-def recipient_partition(campaign_id: str, phone_number: str) -> str:
-    return f"{campaign_id}-{bucket_of(phone_number):02d}"
+def bucket_of(recipient_id: str) -> int:
+    return int(hashlib.sha256(recipient_id.encode()).hexdigest()[:8], 16) % BUCKETS
 
 
-def counter_row_of(phone_number: str) -> str:
-    """The counter row (within the recipient's partition) that counts this number: other bits of the same hash."""
-    digest = hashlib.sha256(phone_number.encode()).hexdigest()
+def recipient_partition(campaign_id: str, recipient_id: str) -> str:
+    return f"{campaign_id}-{bucket_of(recipient_id):02d}"
+
+
+def counter_row_of(recipient_id: str) -> str:
+    """The counter row (within the recipient's partition) that counts this recipient: other bits of the same hash."""
+    digest = hashlib.sha256(recipient_id.encode()).hexdigest()
     return counters.counter_row(int(digest[8:16], 16) % COUNTER_SHARDS)
 
 
@@ -224,16 +242,16 @@ class CampaignStore:
     # -- recipients -------------------------------------------------------------------------------------
 
     def add_recipient(self, recipient: Recipient) -> bool:
-        """Insert a recipient (and count it); False when the campaign already has this number."""
+        """Insert a recipient (and count it); False when the campaign already has this recipient id."""
         return self.add_recipients([recipient])[0]
 
     def add_recipients(self, recipients: list[Recipient]) -> list[bool]:
         """Insert recipients, each once, counted in their partitions' counter rows: one transaction per partition
-        and up to BATCH_ROWS recipients. For each, False when the campaign had the number already."""
+        and up to BATCH_ROWS recipients. For each, False when the campaign had the recipient id already."""
         added = [False] * len(recipients)
         groups: dict[str, list[int]] = {}
         for index, recipient in enumerate(recipients):
-            groups.setdefault(recipient_partition(recipient.campaign_id, recipient.phone_number), []).append(index)
+            groups.setdefault(recipient_partition(recipient.campaign_id, recipient.recipient_id), []).append(index)
         for partition, indexes in groups.items():
             for start in range(0, len(indexes), BATCH_ROWS):
                 chunk = indexes[start : start + BATCH_ROWS]
@@ -252,7 +270,7 @@ class CampaignStore:
             if self._insert([recipient], partition):
                 return True
             try:
-                self._recipients.get_entity(partition, recipient.phone_number)
+                self._recipients.get_entity(partition, recipient.recipient_id)
                 return False  # listed before
             except ResourceNotFoundError:
                 continue  # the counter row changed under us: count again
@@ -262,7 +280,7 @@ class CampaignStore:
         """Create the rows and add them to their counter rows, all or nothing; False if the transaction failed."""
         added: dict[tuple[str, str], counters.Counts] = {}
         for recipient in recipients:
-            key = (partition, counter_row_of(recipient.phone_number))
+            key = (partition, counter_row_of(recipient.recipient_id))
             added.setdefault(key, counters.Counts()).add(counters.contribution(recipient))
         keys = sorted(added)  # locks always taken in the same order: no two writers wait for each other
         with contextlib.ExitStack() as held:
@@ -285,24 +303,24 @@ class CampaignStore:
             recipient.etag = result.get("etag")
         return True
 
-    def get_recipient(self, campaign_id: str, phone_number: str) -> Recipient:
-        if not (is_campaign_id(campaign_id) and is_phone_number(phone_number)):
-            raise RecipientNotFoundError(f"{campaign_id[:40]}/{phone_number[:20]}")
+    def get_recipient(self, campaign_id: str, recipient_id: str) -> Recipient:
+        if not (is_campaign_id(campaign_id) and is_recipient_id(recipient_id)):
+            raise RecipientNotFoundError(f"{campaign_id[:40]}/{recipient_id[:20]}")
         try:
-            entity = self._recipients.get_entity(recipient_partition(campaign_id, phone_number), phone_number)
+            entity = self._recipients.get_entity(recipient_partition(campaign_id, recipient_id), recipient_id)
         except (ResourceNotFoundError, ValueError):
-            raise RecipientNotFoundError(f"{campaign_id}/{phone_number}") from None
+            raise RecipientNotFoundError(f"{campaign_id}/{recipient_id}") from None
         return _recipient_from_entity(campaign_id, entity)
 
     def update_recipient(
-        self, campaign_id: str, phone_number: str, change: Callable[[Recipient], T], current: Recipient | None = None
+        self, campaign_id: str, recipient_id: str, change: Callable[[Recipient], T], current: Recipient | None = None
     ) -> T:
         """Read, change and save, again from a fresh read when another writer got there first. `current`: the
         recipient as just read (with its ETag), to change first instead of reading it again."""
         for attempt in range(MAX_UPDATE_ATTEMPTS):
             back_off(attempt)
             fresh = attempt > 0 or current is None
-            recipient = self.get_recipient(campaign_id, phone_number) if fresh else current
+            recipient = self.get_recipient(campaign_id, recipient_id) if fresh else current
             before = copy.deepcopy(recipient)
             result = change(recipient)
             try:
@@ -310,7 +328,7 @@ class CampaignStore:
             except ResourceModifiedError:
                 continue
             return result
-        raise ResourceModifiedError(f"recipient {phone_number} kept changing")
+        raise ResourceModifiedError(f"recipient {recipient_id} kept changing")
 
     def _save(self, before: Recipient, after: Recipient) -> None:
         """Write `after` over `before` (as read, with its ETag), and the counter row by the difference."""
@@ -324,7 +342,7 @@ class CampaignStore:
             )
             after.etag = result.get("etag")
             return
-        key = (entity["PartitionKey"], counter_row_of(after.phone_number))
+        key = (entity["PartitionKey"], counter_row_of(after.recipient_id))
         with self._counter_rows.lock(key):
             counts, etag = self._counter_rows.read(key)
             counts.add(old, -1).add(new)
@@ -357,7 +375,7 @@ class CampaignStore:
     def recipients_page(
         self, campaign_id: str, page_size: int, continuation: str | None = None
     ) -> tuple[list[Recipient], str | None]:
-        """Up to `page_size` recipients, partition by partition in number order, and the continuation for the
+        """Up to `page_size` recipients, partition by partition in recipient id order, and the continuation for the
         next page (None after the last). Only one page is ever in memory."""
         bucket, after = read_continuation(continuation) if continuation else (0, "")
         page: list[Recipient] = []
@@ -392,7 +410,7 @@ class CampaignStore:
             recipients.extend(page)
             if token is None:
                 break
-        return sorted(recipients, key=lambda r: (r.submitted_at or "", r.phone_number))
+        return sorted(recipients, key=lambda r: (r.submitted_at or "", r.recipient_id))
 
 
 def _counter_operation(key: tuple[str, str], counts: counters.Counts, etag: str | None) -> Any:
@@ -415,21 +433,21 @@ def read_continuation(token: str) -> tuple[int, str]:
         bucket = int(bucket_text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidContinuationError(token[:40]) from None
-    if not 0 <= bucket < BUCKETS or not (after == "" or is_phone_number(after)) or not bucket_text.isdigit():
+    if not 0 <= bucket < BUCKETS or not (after == "" or is_recipient_id(after)) or not bucket_text.isdigit():
         raise InvalidContinuationError(token[:40])
     return bucket, after
 
 
-_JSON_FIELDS = ("outcome_code", "history", "data")
+_JSON_FIELDS = ("outcome_code", "history", "data", "phone_numbers")
 
 
 def _recipient_entity(recipient: Recipient) -> dict[str, Any]:
     entity: dict[str, Any] = {
-        "PartitionKey": recipient_partition(recipient.campaign_id, recipient.phone_number),
-        "RowKey": recipient.phone_number,
+        "PartitionKey": recipient_partition(recipient.campaign_id, recipient.recipient_id),
+        "RowKey": recipient.recipient_id,
     }
     for name, value in asdict(recipient).items():
-        if name in ("campaign_id", "phone_number", "etag") or value is None:
+        if name in ("campaign_id", "recipient_id", "etag") or value is None or (name == "number_index" and not value):
             continue
         entity[name] = json.dumps(value) if name in _JSON_FIELDS else value
     return entity
@@ -440,7 +458,7 @@ def _recipient_from_entity(campaign_id: str, entity: Any) -> Recipient:
     for name in _JSON_FIELDS:
         if name in values:
             values[name] = json.loads(values[name])
-    recipient = Recipient(campaign_id=campaign_id, phone_number=entity["RowKey"], **values)
+    recipient = Recipient(campaign_id=campaign_id, recipient_id=entity["RowKey"], **values)
     recipient.etag = entity.metadata.get("etag")
     return recipient
 

@@ -148,14 +148,14 @@ def test_the_waiting_line_is_served_oldest_first_and_a_claim_comes_back(table):
     lines.wait(entries[:1])  # a repeat takes the same place
 
     first = lines.next_waiting(campaign_id)
-    assert first.phone_number == "+15550000001"
+    assert first.recipient_id == "+15550000001"
     lines.called(first)
     second = lines.next_waiting(campaign_id)  # claimed, but its dial never sent (the instance died)
-    assert second.phone_number == "+15550000002"
-    assert lines.next_waiting(campaign_id).phone_number == "+15550000003"
+    assert second.recipient_id == "+15550000002"
+    assert lines.next_waiting(campaign_id).recipient_id == "+15550000003"
     assert lines.next_waiting(campaign_id) is None
     clock.now += 61
-    assert lines.next_waiting(campaign_id).phone_number == "+15550000002"  # back in line after the claim lapsed
+    assert lines.next_waiting(campaign_id).recipient_id == "+15550000002"  # back in line after the claim lapsed
     assert campaign_id in lines.waiting_campaigns()
 
 

@@ -57,7 +57,7 @@ class CampaignTables:
 
     def add_recipient(self, recipient: Recipient) -> bool:
         listed = self.recipients.setdefault(recipient.campaign_id, [])
-        if any(r.phone_number == recipient.phone_number for r in listed):
+        if any(r.recipient_id == recipient.recipient_id for r in listed):
             return False
         listed.append(copy.deepcopy(recipient))
         self.counts.setdefault(recipient.campaign_id, counters.Counts()).add(counters.contribution(recipient))
@@ -66,20 +66,20 @@ class CampaignTables:
     def add_recipients(self, recipients: list[Recipient]) -> list[bool]:
         return [self.add_recipient(recipient) for recipient in recipients]
 
-    def get_recipient(self, campaign_id: str, phone_number: str) -> Recipient:
+    def get_recipient(self, campaign_id: str, recipient_id: str) -> Recipient:
         for recipient in self.recipients.get(campaign_id, []):
-            if recipient.phone_number == phone_number:
+            if recipient.recipient_id == recipient_id:
                 return copy.deepcopy(recipient)
-        raise RecipientNotFoundError(f"{campaign_id}/{phone_number}")
+        raise RecipientNotFoundError(f"{campaign_id}/{recipient_id}")
 
     def update_recipient(
-        self, campaign_id: str, phone_number: str, change: Callable[[Recipient], T], current: Recipient | None = None
+        self, campaign_id: str, recipient_id: str, change: Callable[[Recipient], T], current: Recipient | None = None
     ) -> T:
-        recipient = self.get_recipient(campaign_id, phone_number)  # `current` may be stale here too: read afresh
+        recipient = self.get_recipient(campaign_id, recipient_id)  # `current` may be stale here too: read afresh
         before = counters.contribution(recipient)
         result = change(recipient)
         listed = self.recipients[campaign_id]
-        listed[[r.phone_number for r in listed].index(phone_number)] = recipient
+        listed[[r.recipient_id for r in listed].index(recipient_id)] = recipient
         self.counts[campaign_id].add(before, -1).add(counters.contribution(recipient))
         return result
 
@@ -92,14 +92,14 @@ class CampaignTables:
     ) -> tuple[list[Recipient], str | None]:
         bucket, after = read_continuation(continuation) if continuation else (0, "")
         def place(r: Recipient) -> tuple[int, str]:
-            return bucket_of(r.phone_number), r.phone_number  # the store's order: partition, then number
+            return bucket_of(r.recipient_id), r.recipient_id  # the store's order: partition, then number
 
         rest = sorted((r for r in self.recipients.get(campaign_id, []) if place(r) > (bucket, after)), key=place)
         page = [copy.deepcopy(r) for r in rest[:page_size]]
         if len(rest) <= page_size:
             return page, None
         last = page[-1]
-        return page, continuation_token(bucket_of(last.phone_number), last.phone_number)
+        return page, continuation_token(bucket_of(last.recipient_id), last.recipient_id)
 
     def list_recipients(self, campaign_id: str) -> list[Recipient]:
         return [copy.deepcopy(r) for r in self.recipients.get(campaign_id, [])]

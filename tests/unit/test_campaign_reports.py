@@ -189,7 +189,7 @@ def test_the_csv_has_a_row_per_recipient_with_every_column():
 
     assert text.splitlines()[0] == (
         "phoneNumber,status,outcome,outcomeCode,attempts,firstCallAt,lastCallAt,answeredAt,endedAt,"
-        "durationSeconds,digits,callLegId,language,data"
+        "durationSeconds,digits,callLegId,language,data,recipientId,answeredNumber"
     )
     assert len(rows) == 8
     assert rows[0] == {
@@ -207,8 +207,11 @@ def test_the_csv_has_a_row_per_recipient_with_every_column():
         "callLegId": "leg-0001",
         "language": "",
         "data": "",
+        "recipientId": "+14255550001",  # without an id of its own: its number
+        "answeredNumber": "",
     }
-    assert rows[6] == {**dict.fromkeys(rows[0], ""), "phoneNumber": "+14255550007", "status": "queued", "attempts": "0"}
+    assert rows[6] == {**dict.fromkeys(rows[0], ""), "phoneNumber": "+14255550007", "status": "queued", "attempts": "0",
+                       "recipientId": "+14255550007"}
 
 
 def test_the_csv_keeps_phone_numbers_exact_and_defuses_formulas_in_text():
@@ -231,9 +234,11 @@ def test_the_csv_keeps_phone_numbers_exact_and_defuses_formulas_in_text():
     assert rows[0]["digits"] == "'+1" and rows[0]["callLegId"] == "'@x" and rows[0]["endedAt"] == "'-1"
     assert rows[0]["outcomeCode"] == "487/0" and rows[0]["durationSeconds"] == "12.346"
     assert rows[1]["phoneNumber"] == "'=1+2"  # not a phone number: treated as text
+    assert rows[1]["recipientId"] == "'=1+2"
     for row in rows:
         for name, cell in row.items():
-            assert (name == "phoneNumber" and cell.startswith("+")) or not cell.startswith(("=", "+", "-", "@"))
+            assert (name in ("phoneNumber", "recipientId") and cell.startswith("+")) or not cell.startswith(
+                ("=", "+", "-", "@"))
 
 
 # -- HTML ---------------------------------------------------------------------------------------------------

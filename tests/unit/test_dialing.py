@@ -29,7 +29,7 @@ def _ready(tables, campaign_id, *phones, at="2026-12-01T10:00:0{}+00:00"):
 
 
 def _dialled(queue) -> list[tuple[str, str]]:
-    return [(m["campaignId"], m["phoneNumber"]) for m in map(json.loads, queue.messages) if "grant" in m]
+    return [(m["campaignId"], m["recipientId"]) for m in map(json.loads, queue.messages) if "grant" in m]
 
 
 def test_recipients_start_while_lines_are_free_and_the_rest_wait_in_order():
