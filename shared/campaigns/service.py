@@ -232,7 +232,7 @@ def parse_recipients_csv(text: str) -> list[RecipientEntry]:
     names = [name.strip() for name in reader.fieldnames or [] if name is not None]
     columns = {name.strip().lower(): name for name in reader.fieldnames or [] if name is not None}
     if "phonenumber" not in columns and "phonenumbers" not in columns:
-        raise ValidationError("csv", "needs a header row with a phoneNumber (or phoneNumbers) column.")
+        raise ValidationError("csv", "needs a header row with a phoneNumber column (or phoneNumbers).")
     if len(names) != len(set(names)):
         raise ValidationError("csv", "names a column twice in its header row.")
     data_columns = [name for name in reader.fieldnames or [] if name and name.strip().lower() not in CSV_COLUMNS]
