@@ -46,6 +46,8 @@ class Counts:
     # then by outcome: the outcome chart and the reach-over-time figures come from here, not from the rows.
     ended: dict[int, dict[str, int]] = field(default_factory=dict)
     bin_minutes: int = 1
+    # Done contacts with several numbers that were answered, by the position (1, 2, ...) of the number that was.
+    by_answered_number: dict[str, int] = field(default_factory=dict)
 
     @property
     def recipients(self) -> int:
@@ -55,6 +57,7 @@ class Counts:
         """This plus (or, with sign=-1, minus) `other`, in place; counts that reach 0 are dropped."""
         _add_counts(self.by_status, other.by_status, sign)
         _add_counts(self.by_outcome, other.by_outcome, sign)
+        _add_counts(self.by_answered_number, other.by_answered_number, sign)
         self.attempts += sign * other.attempts
         self.called += sign * other.called
         self.duration_sum = round(self.duration_sum + sign * other.duration_sum, 3)
@@ -91,6 +94,9 @@ def contribution(recipient: Recipient) -> Counts:
     if recipient.status == campaign_store.DONE:
         outcome = recipient.outcome or UNKNOWN_OUTCOME
         counts.by_outcome = {outcome: 1}
+        numbers = recipient.numbers
+        if len(numbers) > 1 and recipient.answered_number in numbers:
+            counts.by_answered_number = {str(numbers.index(recipient.answered_number) + 1): 1}
         # A done recipient whose call never got an end time (a dial given up on) counts from its last call.
         moment = parse_time(recipient.ended_at) or parse_time(recipient.last_call_at)
         if moment is not None:
@@ -145,6 +151,8 @@ def to_entity(partition: str, row: str, counts: Counts) -> dict[str, Any]:
     }
     for index, chunk in enumerate(chunks):
         entity[f"ended{index}"] = chunk
+    if counts.by_answered_number:
+        entity["byAnsweredNumber"] = json.dumps(counts.by_answered_number, sort_keys=True)
     if counts.first_call_at:
         entity["firstCallAt"] = counts.first_call_at
     if counts.last_ended_at:
@@ -165,6 +173,7 @@ def from_entity(entity: Mapping[str, Any]) -> Counts:
         last_ended_at=entity.get("lastEndedAt"),
         ended={int(k): v for k, v in json.loads(timeline or "{}").items()},
         bin_minutes=int(entity.get("binMinutes", 1) or 1),
+        by_answered_number=json.loads(entity.get("byAnsweredNumber") or "{}"),
     )
 
 

@@ -283,11 +283,24 @@ def report_html(campaign: Campaign, summary: Mapping[str, Any], data: Counts | I
         finished=finished,
         chart=outcome_chart_data(counts, zone),
         progress=_progress_data(summary),
+        answered_numbers=_answered_number_rows(counts),
         timings=_timings_rows(summary["timings"]),
         reach=_reach_data(summary["reach"]),
         settings=_settings_rows(summary["settings"]),
     )
     return page
+
+
+def _answered_number_rows(counts: Counts) -> list[tuple[str, int, str]]:
+    """Contacts with several numbers that were answered: on which of their numbers, first number first."""
+    answered = counts.by_answered_number
+    reached = sum(answered.values())
+    return [(_ordinal(int(position)), answered[position], _pct(answered[position], reached))
+            for position in sorted(answered, key=int) if answered[position]]
+
+
+def _ordinal(position: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(position, f"{position}th")
 
 
 def display_zone(config: Mapping[str, Any]) -> tzinfo:

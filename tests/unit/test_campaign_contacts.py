@@ -1,5 +1,7 @@
 """Contacts: recipient ids, numbers tried in order, the best outcome of a round, notBefore / notAfter."""
 
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -9,9 +11,11 @@ from shared.calls.context import call_leg_id_for
 from shared.calls.legs import CallLeg, LegState
 from shared.calls.messages.campaign_results import CampaignResultMessage
 from shared.campaigns.contacts import best_call, best_outcome, moves_on, round_of
+from shared.campaigns.counters import counts_of, from_entity, to_entity
 from shared.campaigns.dialing import idempotency_key
 from shared.campaigns.messages.campaign_dial import CampaignDialMessage
 from shared.campaigns.messages.campaign_recipients import CampaignRecipientsMessage
+from shared.campaigns.reports import calls_csv, report_html, summarize
 from shared.campaigns.service import DEFAULTS, RecipientEntry, parse_recipients, parse_recipients_csv
 from shared.campaigns.store import CALLING, DONE, EXPIRED, QUEUED, WAITING, Campaign, Recipient
 from shared.fields import ValidationError
@@ -274,3 +278,35 @@ def test_a_recipient_past_its_not_after_expires_and_one_that_cannot_be_called_be
                                          settings={"callingWindow": window})
     assert service.ready(CAMPAIGN, "patient:42", 1, now=NOW) == "expired"
     assert tables.get_recipient(CAMPAIGN, "patient:42").status == EXPIRED and not queue.messages
+
+
+# -- reports ----------------------------------------------------------------------------------------------------
+
+
+def _done(key, numbers, answered, outcome="confirmed"):
+    return Recipient(CAMPAIGN, key, status=DONE, outcome=outcome, attempts=2, phone_numbers=numbers,
+                     answered_number=answered, first_call_at=NOW.isoformat(), ended_at=NOW.isoformat())
+
+
+def test_reports_show_which_number_answered():
+    recipients = [
+        _done("a", [FIRST, SECOND], SECOND),
+        _done("b", [FIRST, SECOND], SECOND),
+        _done("c", [SECOND, THIRD], SECOND),
+        _done("d", [FIRST, THIRD], None, outcome="busy"),
+        _done(FIRST, None, FIRST),  # one number: not a contact of several
+    ]
+    assert counts_of(recipients).by_answered_number == {"1": 1, "2": 2}
+    counts = counts_of(recipients)
+    assert from_entity(to_entity("p", "~counts-0", counts)).by_answered_number == {"1": 1, "2": 2}
+
+    rows = {row["recipientId"]: row for row in csv.DictReader(io.StringIO(calls_csv(recipients)))}
+    assert (rows["a"]["phoneNumber"], rows["a"]["answeredNumber"]) == (FIRST, SECOND)
+    assert rows["d"]["answeredNumber"] == ""
+
+    campaign = Campaign(CAMPAIGN, "c", {**DEFAULTS, "callerIds": ["+18005550100"]})
+    page = report_html(campaign, summarize(campaign, recipients, NOW), recipients)
+    assert "Answered on (contacts with several numbers)" in page
+    assert "<td>2nd number</td><td class=\"num\">2</td><td class=\"num\">67%</td>" in page
+    single = [_done(FIRST, None, FIRST)]
+    assert "Answered on" not in report_html(campaign, summarize(campaign, single, NOW), single)
