@@ -678,7 +678,7 @@ class CampaignService:
                 # correction to an outcome that is retried (a 'failed' that was really 'no-answer') retries.
                 corrected = _correct(current, call_leg_id, outcome, code, leg, retry["retryOn"])
                 if corrected and current.status == DONE and _retried(outcome, current, retry, campaign):
-                    current.status = WAITING
+                    current.status, current.number_index = WAITING, 0
                     current.next_attempt_at = iso(self.clock() + timedelta(seconds=retry["delaySeconds"]))
                     next_dial.update(dial=current.dials + 1, delay=retry["delaySeconds"])
                 return
@@ -773,7 +773,11 @@ def _correct(
         recipient.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
     recipient.history = [corrected if e is entry else e for e in recipient.history]
     recipient.outcome, recipient.outcome_code = outcome, code
-    if recipient.status == WAITING and outcome not in retry_on:
+    dialled = entry.get("phoneNumber") or recipient.numbers[0]
+    recipient.answered_number = dialled if outcome not in NOT_REACHED else None
+    # Waiting for its next number (not for a retry): only an answer calls that call off.
+    moving_on = bool(recipient.phone_numbers) and int(entry.get("numberIndex") or 0) < recipient.number_index
+    if recipient.status == WAITING and (outcome not in NOT_REACHED if moving_on else outcome not in retry_on):
         recipient.status, recipient.next_attempt_at = DONE, None  # the queued retry finds it done and stops
     return True
 

@@ -310,3 +310,19 @@ def test_reports_show_which_number_answered():
     assert "<td>2nd number</td><td class=\"num\">2</td><td class=\"num\">67%</td>" in page
     single = [_done(FIRST, None, FIRST)]
     assert "Answered on" not in report_html(campaign, summarize(campaign, single, NOW), single)
+
+
+def test_a_late_answer_on_the_first_number_calls_off_the_move_to_the_second():
+    service, tables, legs, _ = _service([FIRST, SECOND], retry_on=("busy",))
+    assert _call_ends(service, tables, legs, "failed")[1] == "next-number"
+    leg_id = tables.get_recipient(CAMPAIGN, "patient:42").call_leg_id
+
+    legs.legs[leg_id].outcome = "unreachable"  # still not reached (and not retried): it still moves on
+    service.record_result(CAMPAIGN, "patient:42", leg_id)
+    assert tables.get_recipient(CAMPAIGN, "patient:42").status == WAITING
+
+    legs.legs[leg_id].outcome, legs.legs[leg_id].answered_at = "answered-without-input", "2026-01-01T00:00:10+00:00"
+    service.record_result(CAMPAIGN, "patient:42", leg_id)
+    done = tables.get_recipient(CAMPAIGN, "patient:42")
+    assert (done.status, done.outcome, done.answered_number) == (DONE, "answered-without-input", FIRST)
+    assert service.ready(CAMPAIGN, "patient:42", 2) == "stale"  # the queued dial of the second number stops
