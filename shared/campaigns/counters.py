@@ -1,8 +1,9 @@
 """What a campaign's summary needs, kept as counts so reading it costs the same for 10 or 10 million recipients.
 
 Each recipient partition (`<campaign id>-<bucket>`) holds campaign_store.COUNTER_SHARDS counter rows
-(RowKeys `~counts-<n>`: `~` sorts after every phone number, which starts with `+`, and no phone number can be
-one). Row n is the sum of `contribution(recipient)` over the partition's recipients whose number hashes to n.
+(RowKeys `~counts-<n>`: `~` sorts after every recipient id, a phone number or letters, digits and `-_.:`, and no
+recipient id can be one). Row n is the sum of `contribution(recipient)` over the partition's recipients whose id
+hashes to n.
 Every write that changes a recipient's contribution changes its counter row by the difference in the same
 entity-group transaction, both ETag-guarded (see CampaignStore), so the two never disagree: a crash leaves both
 or neither, and a redelivered message that finds the recipient already moved on changes nothing.

@@ -7,8 +7,9 @@ Every step runs from a queue message, so each can run on any instance and be rep
   the line;
 - `dial` (queue `campaign-dial`, with the line it was given): check cancel, expiry and calling window, then
   place the call;
-- `record_result` (queue `campaign-results`, sent when a campaign call's leg ends): note the outcome and queue
-  a retry for busy / no-answer after the configured delay. The call's line was handed on already, when the app
+- `record_result` (queue `campaign-results`, sent when a campaign call's leg ends): note the outcome; a contact
+  not reached on one of its numbers is dialled on the next at once (see contacts.py), else queue a retry for
+  busy / no-answer after the configured delay. The call's line was handed on already, when the app
   learned the call was over.
 """
 

@@ -32,6 +32,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.campaigns import counters
 from shared.ids import is_campaign_id, is_recipient_id
+from shared.logs import recipient_label
 from shared.storage.contention import back_off
 
 BUCKETS = 16
@@ -304,12 +305,13 @@ class CampaignStore:
         return True
 
     def get_recipient(self, campaign_id: str, recipient_id: str) -> Recipient:
+        # The error may reach a log (a poisoned message's reason): it names the recipient as logs do.
         if not (is_campaign_id(campaign_id) and is_recipient_id(recipient_id)):
-            raise RecipientNotFoundError(f"{campaign_id[:40]}/{recipient_id[:20]}")
+            raise RecipientNotFoundError(f"{campaign_id[:40]}/{recipient_label(str(recipient_id)[:64])}")
         try:
             entity = self._recipients.get_entity(recipient_partition(campaign_id, recipient_id), recipient_id)
         except (ResourceNotFoundError, ValueError):
-            raise RecipientNotFoundError(f"{campaign_id}/{recipient_id}") from None
+            raise RecipientNotFoundError(f"{campaign_id}/{recipient_label(recipient_id)}") from None
         return _recipient_from_entity(campaign_id, entity)
 
     def update_recipient(
@@ -328,7 +330,7 @@ class CampaignStore:
             except ResourceModifiedError:
                 continue
             return result
-        raise ResourceModifiedError(f"recipient {recipient_id} kept changing")
+        raise ResourceModifiedError(f"recipient {recipient_label(recipient_id)} kept changing")
 
     def _save(self, before: Recipient, after: Recipient) -> None:
         """Write `after` over `before` (as read, with its ETag), and the counter row by the difference."""
