@@ -10,7 +10,9 @@ import requests
 from azure.data.tables import TableServiceClient
 
 from shared.campaigns.store import CampaignStore
+from shared.logs import recipient_label
 from tests.e2e.campaign_support import PRESS_ONE, PRESS_TWO, campaign_body, emulator_calls, wait_until_done
+from tests.e2e.log_scan import leaks
 
 CALLER_IDS = ["+18005550111"]
 
@@ -80,6 +82,9 @@ def test_a_contact_unreachable_on_its_first_number_is_reached_on_its_second(stac
     row = _calls_csv(stack, campaign_id)["patient:42"]
     assert (row["phoneNumber"], row["answeredNumber"], row["outcome"], row["attempts"]) == (
         first, second, "confirmed", "2")
+    # The app's log names the contact by a hash of its id, never by the id (the recipient's data).
+    output = stack.app.wait_for_output(f"Dial {recipient_label('patient:42')} #2 of campaign {campaign_id}")
+    assert "patient:42" not in output and leaks(output, {}) == []
 
 
 def test_a_contact_not_reached_on_any_number_is_retried_from_its_first(stack, campaigns):
