@@ -101,6 +101,8 @@ def get_dispatcher() -> Dispatcher:
         outbox=get_outbox(),
         read_campaign=get_campaign_store().get_campaign,
         holder_for=lambda campaign_id, phone, dial: call_leg_id_for(idempotency_key(campaign_id, phone, dial)),
+        # Looked up when used: the campaign service is built on this dispatcher.
+        dial_here=lambda *dial: get_campaign_service().dial(*dial),
     )
 
 
