@@ -156,7 +156,8 @@ def test_a_late_connection_to_a_call_the_app_gave_up_on_is_hung_up():
     ("code", "sub_code", "outcome"),
     [
         (486, 8539, "busy"),
-        (603, 8538, "busy"),
+        (603, 8538, "declined"),  # the callee rejected the ringing call
+        (603, 0, "declined"),
         (480, 560480, "no-answer"),
         (408, 0, "no-answer"),
         (480, 10078, "unreachable"),
