@@ -216,7 +216,7 @@ def calls_csv(recipients: Iterable[Recipient], *, header: bool = True) -> str:
                 _cell(r.digits),
                 _cell((r.choice or {}).get("key")),
                 _cell((r.choice or {}).get("label")),
-                "true" if r.voicemail_left else "false",
+                "true" if r.voicemail_left else "false" if r.attempts else "",  # blank: not called yet
                 _cell(r.call_leg_id),
                 _cell(r.language),
                 json.dumps(r.data, ensure_ascii=False, separators=(",", ":")) if r.data else "",  # starts with {
