@@ -130,3 +130,15 @@ def test_a_callee_who_rejects_the_ringing_call_has_declined_and_is_retried_only_
     assert len(emulator_calls(stack.emulator, {magic})) - before == calls
     summary = requests.get(f"{stack.app_url}/campaigns/{campaign_id}", timeout=15).json()
     assert summary["byOutcome"] == {"declined": 2} and summary["attempts"] == 2 * calls
+
+
+def test_a_poll_that_also_names_a_confirm_key_is_refused_naming_the_field_and_writes_nothing(stack, campaigns):
+    campaign_id = f"poll-{uuid.uuid4().hex[:12]}"
+    plan = {**POLL, "collect": {**POLL["collect"], "confirmKey": "1"}}
+    answer = stack.post("/campaigns", {"campaignId": campaign_id, "name": "bad poll", "plan": plan,
+                                       "recipients": ["+14255550100"]})
+
+    assert answer.status_code == 400, answer.text
+    assert {"code", "message"} <= set(answer.json())
+    assert "plan.collect.confirmKey" in answer.json()["message"]
+    assert requests.get(f"{stack.app_url}/campaigns/{campaign_id}", timeout=15).status_code == 404

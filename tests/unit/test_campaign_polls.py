@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from callctl.display import summary_table
 from shared.calls.legs import CallEnded, CallLeg, LegState
 from shared.campaigns import counters
 from shared.campaigns.reports import calls_csv, choice_counts, report_html, summarize
@@ -154,3 +155,12 @@ def test_a_call_ended_message_carries_the_choice_and_voicemail_and_drops_a_malfo
     assert (CallEnded.from_dict(odd).choice, CallEnded.from_dict(odd).voicemail_left) == (None, False)
     old = {k: v for k, v in CallEnded.of(leg).to_dict().items() if k not in ("choice", "voicemailLeft")}
     assert CallEnded.from_dict(old) == CallEnded("answered-without-input")  # a message from before polls
+
+
+def test_callctl_shows_a_polls_answers_with_their_shares():
+    table = summary_table(summarize(_campaign(), RECIPIENTS, NOW))
+
+    answers = table[table.index("Answer"):].splitlines()
+    assert [line.split()[-2:] for line in answers[1:]] == [["2", "67%"], ["0", "0%"], ["1", "33%"]]
+    assert answers[1].startswith("1 Power on")
+    assert "Answer" not in summary_table(summarize(_campaign(), RECIPIENTS[3:4], NOW) | {"byChoice": {}})
