@@ -10,6 +10,7 @@ import pytest
 import requests
 from azure.data.tables import TableServiceClient
 
+from shared.campaigns.counters import counts_of
 from shared.campaigns.store import CampaignStore
 from tests.e2e.campaign_support import emulator_calls, wait_until_done
 
@@ -89,6 +90,9 @@ def test_poll_answers_are_counted_in_the_summary_csv_and_report_and_silence_gets
         "3": {"label": CHOICES["3"], "count": 1},
     }
     assert summary["byOutcome"] == {"chosen": 5, "answered-without-input": 1}
+    # ... from the counter rows, which add up to the recipient rows themselves.
+    kept = campaigns.read_counts(campaign_id).by_choice
+    assert kept == counts_of(done.values()).by_choice == {"1": 3, "2": 1, "3": 1}
 
     # calls.csv: the key, its label and the voicemail, per recipient.
     answer = requests.get(f"{stack.app_url}/campaigns/{campaign_id}/calls.csv", timeout=15)
