@@ -223,8 +223,10 @@ def _answer(leg: CallLeg, plan: CallPlan) -> list[Action]:
     if leg.prompts_asked < plan.collect.max_prompts:
         leg.prompts_asked += 1  # silence or a key we did not offer: ask again
         return [AskForKey(plan.prompt, plan.collect.timeout_seconds)]
-    if plan.voicemail:
-        leg.flow_step = "voicemail"  # no key after every prompt: likely a machine, so leave the message
+    if plan.voicemail and pressed(leg, "ask") is None:
+        # Not one key after every prompt: likely a machine, so leave the message. Someone who pressed keys the
+        # plan does not offer is a person, not a recorder.
+        leg.flow_step = "voicemail"
         return [Play(plan.voicemail, VOICEMAIL)]
     leg.flow_step = "done"  # asked often enough: answered, without input
     return [HangUp()]

@@ -281,6 +281,16 @@ def test_a_voicemail_play_reported_after_the_hang_up_still_counts():
     assert (leg.outcome, leg.voicemail_left) == ("answered-without-input", True)
 
 
+def test_someone_pressing_only_keys_the_poll_does_not_offer_gets_no_voicemail():
+    leg = _leg(POLL)
+    drive_plan(leg, _event("CallConnected"), NOW)
+    drive_plan(leg, _event("RecognizeFailed", "plan:ask", SILENCE), NOW)
+
+    last = drive_plan(leg, _event("RecognizeCompleted", "plan:ask", None, **_tones("seven")), NOW)
+
+    assert last == [HangUp()] and leg.voicemail_left is False
+
+
 def test_a_key_pressed_means_no_voicemail():
     leg = _leg(POLL)
     drive_plan(leg, _event("CallConnected"), NOW)
