@@ -35,6 +35,7 @@ CHUNK_CHARS, MAX_CHUNKS = 30_000, 12
 class Counts:
     by_status: dict[str, int] = field(default_factory=dict)
     by_outcome: dict[str, int] = field(default_factory=dict)  # done recipients by their final outcome
+    by_choice: dict[str, int] = field(default_factory=dict)  # done recipients by the poll key they chose
     attempts: int = 0
     called: int = 0  # recipients called at least once
     duration_sum: float = 0.0  # answered-to-ended seconds, over the recipients that have a duration
@@ -55,6 +56,7 @@ class Counts:
         """This plus (or, with sign=-1, minus) `other`, in place; counts that reach 0 are dropped."""
         _add_counts(self.by_status, other.by_status, sign)
         _add_counts(self.by_outcome, other.by_outcome, sign)
+        _add_counts(self.by_choice, other.by_choice, sign)
         self.attempts += sign * other.attempts
         self.called += sign * other.called
         self.duration_sum = round(self.duration_sum + sign * other.duration_sum, 3)
@@ -91,6 +93,9 @@ def contribution(recipient: Recipient) -> Counts:
     if recipient.status == campaign_store.DONE:
         outcome = recipient.outcome or UNKNOWN_OUTCOME
         counts.by_outcome = {outcome: 1}
+        key = (recipient.choice or {}).get("key")
+        if isinstance(key, str) and key:
+            counts.by_choice = {key: 1}
         # A done recipient whose call never got an end time (a dial given up on) counts from its last call.
         moment = parse_time(recipient.ended_at) or parse_time(recipient.last_call_at)
         if moment is not None:
@@ -136,6 +141,7 @@ def to_entity(partition: str, row: str, counts: Counts) -> dict[str, Any]:
         "RowKey": row,
         "byStatus": json.dumps(counts.by_status, sort_keys=True),
         "byOutcome": json.dumps(counts.by_outcome, sort_keys=True),
+        "byChoice": json.dumps(counts.by_choice, sort_keys=True),
         "attempts": counts.attempts,
         "called": counts.called,
         "durationSum": float(counts.duration_sum),
@@ -157,6 +163,7 @@ def from_entity(entity: Mapping[str, Any]) -> Counts:
     return Counts(
         by_status=json.loads(entity.get("byStatus") or "{}"),
         by_outcome=json.loads(entity.get("byOutcome") or "{}"),
+        by_choice=json.loads(entity.get("byChoice") or "{}"),
         attempts=int(entity.get("attempts", 0) or 0),
         called=int(entity.get("called", 0) or 0),
         duration_sum=float(entity.get("durationSum", 0) or 0),

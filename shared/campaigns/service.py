@@ -29,7 +29,7 @@ from typing import Any
 
 from shared.callautomation import CallAutomationError, ThrottledError
 from shared.calls.context import call_leg_id_for
-from shared.calls.flow import BUSY, FAILED, NO_ANSWER, THROTTLED
+from shared.calls.flow import BUSY, DECLINED, FAILED, NO_ANSWER, THROTTLED, UNREACHABLE
 from shared.calls.legs import CallEnded
 from shared.calls.plan_templates import TemplateError, UnknownLanguageError, check_templates
 from shared.calls.plans import CallPlan, language_field, parse_plan
@@ -83,6 +83,7 @@ MESSAGE_BYTES = 40_000  # of JSON: Azure queue messages hold 64 KiB, and are sen
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
 THROTTLED_DELAY_SECONDS = (2.0, 6.0)
 RETRYABLE_OUTCOMES = (BUSY, NO_ANSWER)
+RETRY_ON_CHOICES = (BUSY, NO_ANSWER, FAILED, UNREACHABLE, DECLINED)  # what retry.retryOn may name
 DRAIN_AT_ONCE, DRAIN_PER_PUMP = 200, 500  # waiting recipients finished by a cancel request, and per pump
 CAMPAIGN_FIELDS = (
     "campaignId", "name", "plan", "callerIds", "callbackUri", "requestedCallEvents", "pacing", "retry",
@@ -261,8 +262,9 @@ def _retry(value: Any) -> dict[str, Any]:
     defaults = DEFAULTS["retry"]
     retry_on = string_list_field(fields, "retryOn") if fields.get("retryon") is not None else defaults["retryOn"]
     for index, outcome in enumerate(retry_on):
-        if outcome not in ("busy", "no-answer", "failed", "unreachable"):
-            raise ValidationError(f"retry.retryOn[{index}]", "must be busy, no-answer, failed or unreachable.")
+        if outcome not in RETRY_ON_CHOICES:
+            raise ValidationError(f"retry.retryOn[{index}]", "must be busy, no-answer, failed, unreachable or "
+                                  "declined.")
     return {
         "maxAttempts": _whole(fields, "maxAttempts", defaults["maxAttempts"], 1, 10),
         "delaySeconds": _whole(fields, "delaySeconds", defaults["delaySeconds"], 1, MAX_QUEUE_DELAY_SECONDS),
@@ -622,6 +624,7 @@ class CampaignService:
                 entry.update(
                     startedAt=leg.started_at, answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits
                 )
+                entry.update(_poll_facts(leg))
             current.history = [*current.history, entry]
             if outcome == THROTTLED:
                 current.attempts -= 1  # ACS refused to start the call: that is not the callee's answer
@@ -632,6 +635,7 @@ class CampaignService:
             if leg is not None:
                 current.digits, current.answered_at, current.ended_at = leg.digits, leg.answered_at, leg.ended_at
                 current.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
+                current.choice, current.voicemail_left = leg.choice, leg.voicemail_left
             if _retried(outcome, current, retry, campaign):
                 current.status = WAITING
                 current.next_attempt_at = iso(self.clock() + timedelta(seconds=retry["delaySeconds"]))
@@ -659,6 +663,16 @@ class CampaignService:
         self.campaigns.update_recipient(recipient.campaign_id, recipient.phone_number, finish)
 
 
+def _poll_facts(leg: CallEnded) -> dict[str, Any]:
+    """A call's poll answer and voicemail, for its history entry: only when there is one (most calls have none)."""
+    facts: dict[str, Any] = {}
+    if leg.choice:
+        facts["choice"] = dict(leg.choice)
+    if leg.voicemail_left:
+        facts["voicemailLeft"] = True
+    return facts
+
+
 def _retried(outcome: str, recipient: Recipient, retry: dict[str, Any], campaign: Campaign) -> bool:
     """Whether a call that ended with `outcome` is followed by another attempt."""
     return outcome in retry["retryOn"] and recipient.attempts < retry["maxAttempts"] and campaign.status != "cancelled"
@@ -679,8 +693,9 @@ def _correct(
         return False
     corrected = {**entry, "outcome": outcome, "outcomeCode": code, "correctedFrom": entry.get("outcome")}
     if leg is not None:
-        corrected.update(answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits)
+        corrected.update(answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits, **_poll_facts(leg))
         recipient.digits, recipient.answered_at, recipient.ended_at = leg.digits, leg.answered_at, leg.ended_at
+        recipient.choice, recipient.voicemail_left = leg.choice, leg.voicemail_left
         recipient.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
     recipient.history = [corrected if e is entry else e for e in recipient.history]
     recipient.outcome, recipient.outcome_code = outcome, code
