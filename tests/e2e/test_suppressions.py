@@ -8,8 +8,11 @@ import pytest
 import requests
 from azure.data.tables import TableServiceClient
 
+from devstack.processes import free_ports
 from shared.campaigns.store import CampaignStore
 from tests.e2e.campaign_support import emulator_calls, wait_until_done
+from tests.e2e.conftest import REPO_ROOT
+from tests.support.devhost_process import running_devhost
 
 CALLER_IDS = ["+18005550101"]
 PLAN = {
@@ -126,6 +129,35 @@ def test_a_number_added_through_the_api_is_not_called_by_an_emergency_campaign_e
     summary = requests.get(f"{stack.app_url}/campaigns/{campaign_id}", timeout=15).json()
     assert summary["suppressionList"] == "checked"
     assert "suppressionBypassed" not in summary["settings"]
+
+
+@pytest.mark.timeout(120)
+def test_with_the_bypass_setting_an_emergency_campaign_calls_suppressed_numbers_and_says_so(stack, campaigns):
+    suppressed, other = _numbers(stack, _press("1"), _press("1"))
+    assert stack.post("/suppressions", {"phoneNumber": suppressed}).status_code == 201
+    env = {**stack.app_env, "SUPPRESSION_EMERGENCY_BYPASS": "true"}
+    with running_devhost(REPO_ROOT, port=free_ports()[0], env=env) as bypassing:
+        body = {"name": "wildfire", "plan": PLAN, "callerIds": CALLER_IDS, "recipients": [suppressed],
+                "emergency": True}
+        emergency = requests.post(f"{bypassing.base_url}/campaigns", json=body, timeout=30)
+        routine = requests.post(f"{bypassing.base_url}/campaigns", json={**body, "recipients": [suppressed, other],
+                                                                         "emergency": False}, timeout=30)
+        assert emergency.status_code == 201 and routine.status_code == 201, (emergency.text, routine.text)
+        # Decided when the campaign was created: whichever instance dials, the suppressed number is called.
+        emergency_id = emergency.json()["campaignId"]
+        done = {r.phone_number: r for r in wait_until_done(campaigns, emergency_id, 1, timeout=60)}
+        routine_done = {r.phone_number: r for r in wait_until_done(campaigns, routine.json()["campaignId"], 2, 60)}
+
+    assert done[suppressed].outcome == "confirmed"
+    # The setting bypasses the list for emergencies only: the routine campaign left the number uncalled.
+    assert routine_done[suppressed].outcome == "suppressed" and routine_done[other].outcome == "confirmed"
+    assert len(emulator_calls(stack.emulator, {suppressed})) == 1
+    summary = requests.get(f"{stack.app_url}/campaigns/{emergency_id}", timeout=15).json()
+    assert summary["suppressionList"] == "suppression list bypassed (emergency)"
+    report = requests.get(f"{stack.app_url}/campaigns/{emergency_id}/report.html", timeout=15).text
+    assert "Suppression list bypassed (emergency)" in report
+    routine_summary = requests.get(f"{stack.app_url}/campaigns/{routine.json()['campaignId']}", timeout=15).json()
+    assert routine_summary["suppressionList"] == "checked"
 
 
 @pytest.mark.timeout(60)
