@@ -60,7 +60,7 @@ from shared.ids import is_campaign_id
 
 STATUSES = (QUEUED, WAITING, CALLING, DONE, CANCELLED, EXPIRED)
 OUTCOMES = (CONFIRMED, DECLINED, ESCALATED, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER, UNREACHABLE, FAILED,
-            OPTED_OUT, SUPPRESSED)
+            OPTED_OUT)  # a call's; a recipient may also end SUPPRESSED (not called), listed after these
 SUPPRESSION_BYPASSED = "suppression list bypassed (emergency)"
 ACTIVE, COMPLETED = "active", "completed"
 
