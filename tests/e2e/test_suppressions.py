@@ -172,6 +172,28 @@ def test_a_single_call_with_an_opt_out_key_puts_its_number_on_the_list(stack):
     assert entry is not None and entry["source"] == {"type": "opt-out", "campaignId": None, "callLegId": leg_id}
 
 
+@pytest.mark.timeout(60)
+def test_an_opt_out_learnt_after_the_call_ended_still_suppresses_the_number_once(stack):
+    (number,) = _numbers(stack, {"answer": "answer"})  # answers, presses nothing
+    leg_id = stack.place_call(number, plan=PLAN)
+    leg = stack.wait_for_call(leg_id, lambda leg: leg["state"] == "terminated", timeout=30)
+    assert leg["outcome"] == "answered-without-input" and _entry(stack, number) is None
+
+    # ACS's news of the key press arrives late, twice (a retried callback): the outcome is corrected, and the
+    # number is on the list once, with its first addedAt.
+    press = {"operationContext": "plan:ask", "dtmfResult": {"tones": ["nine"]},
+             "resultInformation": {"code": 200, "subCode": 8531, "message": "Max digits received."}}
+    event_id = str(uuid.uuid4())
+    assert stack.post_acs_event(leg_id, "RecognizeCompleted", press, event_id=event_id).status_code == 200
+    first = _entry(stack, number)
+    assert stack.post_acs_event(leg_id, "RecognizeCompleted", press, event_id=event_id).status_code == 200
+    assert stack.post_acs_event(leg_id, "RecognizeCompleted", press).status_code == 200
+
+    assert stack.get_call(leg_id)["outcome"] == "opted-out"
+    assert first is not None and first["source"]["callLegId"] == leg_id
+    assert [e for e in _suppressions(stack) if e["phoneNumber"] == number] == [first]
+
+
 def test_adding_twice_keeps_the_first_entry(stack):
     (number,) = _numbers(stack, _press("1"))
     first = stack.post("/suppressions", {"phoneNumber": number, "reason": "complaint"})
