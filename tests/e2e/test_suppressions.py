@@ -12,6 +12,7 @@ from devstack.processes import free_ports
 from shared.campaigns.store import CampaignStore
 from tests.e2e.campaign_support import emulator_calls, wait_until_done
 from tests.e2e.conftest import REPO_ROOT
+from tests.e2e.log_scan import leaks
 from tests.support.devhost_process import running_devhost
 
 CALLER_IDS = ["+18005550101"]
@@ -113,6 +114,11 @@ def test_an_opted_out_number_is_never_called_again_until_taken_off_the_list(stac
     _, done = _run_campaign(stack, campaigns, [opting_out])
     assert done[opting_out].outcome == "confirmed"
     assert len(emulator_calls(stack.emulator, {opting_out})) == 2
+
+    # The number was in a path and in stored entries, never in the app's log (the access log masks it too).
+    masked = f"%2B{opting_out[1:5]}***{opting_out[-4:]}"  # as _delete sent it: URL-encoded
+    output = stack.app.wait_for_output(f"DELETE /suppressions/{masked}", timeout=15)
+    assert [leak for leak in leaks(output, {}) if opting_out in leak or other in leak] == []
 
 
 @pytest.mark.timeout(120)
