@@ -539,15 +539,14 @@ class CampaignService:
         campaign runs is not called again."""
         if self.suppressions is None or campaign.config.get("suppressionBypassed"):
             return False
-        entry = self.suppressions.find(recipient.phone_number)
-        if entry is None:
+        if not self.suppressions.is_suppressed(recipient.phone_number):
             return False
 
         def suppress(current: Recipient) -> None:
             if current.status not in (QUEUED, WAITING) or current.dials >= dial:
                 return
             current.status, current.outcome, current.next_attempt_at = DONE, SUPPRESSED, None
-            current.outcome_code = {"code": 0, "subCode": 0, "message": f"On the suppression list ({entry.reason})."}
+            current.outcome_code = {"code": 0, "subCode": 0, "message": "The number is on the suppression list."}
             current.ended_at = iso(now)
             current.history = [*current.history, {"dial": dial, "outcome": SUPPRESSED, "at": iso(now)}]
 

@@ -61,6 +61,9 @@ class Listed:
             return None
         return Suppression(phone_number, "opted-out", {"type": "api"}, "2026-03-01T00:00:00+00:00")
 
+    def is_suppressed(self, phone_number: str) -> bool:
+        return self.find(phone_number) is not None
+
 
 def _setup(*, emergency: bool = False, bypass: bool = False):
     """A campaign with one line and two recipients: +1 (suppressed) holds the line, +2 waits for it."""
