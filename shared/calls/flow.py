@@ -41,9 +41,11 @@ CHOSEN = "chosen"  # a poll's callee pressed one of its choice keys (the leg's `
 ANSWERED, ANSWERED_WITHOUT_INPUT = "answered", "answered-without-input"
 BUSY, NO_ANSWER, UNREACHABLE, FAILED = "busy", "no-answer", "unreachable", "failed"
 THROTTLED = "throttled"  # ACS refused to start the call for now (8516/8530): not the callee's answer
+OPTED_OUT = "opted-out"  # pressed the plan's opt-out key: the number goes on the suppression list
 
 ASK, TELL, GOODBYE = "plan:ask", "plan:prompt", "plan:goodbye"
 VOICEMAIL = "plan:voicemail"
+OPT_OUT_CONFIRMATION = "plan:opt-out"
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,8 @@ def _note_plan_facts(leg: CallLeg, plan: CallPlan, event: AcsEvent) -> None:
             offered = {plan.collect.confirm_key: CONFIRMED, plan.collect.decline_key: DECLINED}
         if plan.escalation:
             offered[plan.escalation.key] = ESCALATED
+        if plan.opt_out:
+            offered[plan.opt_out.key] = OPTED_OUT
         if keys[:1] in offered:
             _decide(leg, offered[keys[:1]], event, key=keys[:1])
     if event.operation_context == VOICEMAIL and event.name == "PlayCompleted":
@@ -207,7 +211,7 @@ def _next_steps(leg: CallLeg, plan: CallPlan, event: AcsEvent, just_connected: b
         return _finish(leg, plan)
     if leg.flow_step == "asking" and event.operation_context == ASK and event.name.startswith("Recognize"):
         return _answer(leg, plan)
-    if leg.flow_step == "goodbye" and event.operation_context == GOODBYE and finished:
+    if leg.flow_step == "goodbye" and event.operation_context in (GOODBYE, OPT_OUT_CONFIRMATION) and finished:
         leg.flow_step = "done"
         return [HangUp()]
     if leg.flow_step == "voicemail" and event.operation_context == VOICEMAIL and finished:
@@ -237,6 +241,9 @@ def _finish(leg: CallLeg, plan: CallPlan) -> list[Action]:
     if outcome == ESCALATED and plan.escalation:
         leg.flow_step = "escalated"  # a human takes over: the plan stops driving the call
         return [Invite(plan.escalation.participant)]
+    if outcome == OPTED_OUT and plan.opt_out:
+        leg.flow_step = "goodbye"  # the confirmation is this call's goodbye
+        return [Play(plan.opt_out.confirmation, OPT_OUT_CONFIRMATION)]
     if plan.goodbye and outcome in (CONFIRMED, DECLINED, CHOSEN):
         leg.flow_step = "goodbye"
         return [Play(plan.goodbye, GOODBYE)]

@@ -5,9 +5,11 @@
  "collect": {"confirmKey": "1", "declineKey": "2", "timeoutSeconds": 5, "maxPrompts": 3},
  "escalation": {"key": "0", "participant": "+14255550100"},
  "goodbye": {"text": "Thank you. Goodbye."},
+ "optOut": {"key": "9", "confirmation": {"text": "You will not be called again. Goodbye."}},
  "language": "en-US",
  "languages": {"es-US": {"prompt": {"text": "Pulse 1 para confirmar, 2 para cancelar."},
-                         "goodbye": {"text": "Gracias. Adiós."}, "voice": "es-US-PalomaNeural"}}}
+                         "goodbye": {"text": "Gracias. Adiós."}, "voice": "es-US-PalomaNeural",
+                         "optOutConfirmation": {"text": "No le volveremos a llamar. Adiós."}}}}
 ```
 
 A poll offers `collect.choices` (keys 1-9 with labels) instead of confirmKey/declineKey; a `voicemail` is played in
@@ -48,14 +50,18 @@ VOICES = {
 DEFAULT_LANGUAGE = "en-US"  # of a plan that names none
 
 KEYS = "0123456789*#"
-PLAN_FIELDS = ("prompt", "collect", "escalation", "goodbye", "voicemail", "language", "languages")
+PLAN_FIELDS = ("prompt", "collect", "escalation", "goodbye", "voicemail", "optOut", "language", "languages")
 PROMPT_FIELDS = ("text", "audioFileUri", "voice", "language")
-LANGUAGE_FIELDS = ("prompt", "goodbye", "voicemail", "voice")
+LANGUAGE_FIELDS = ("prompt", "goodbye", "voicemail", "voice", "optOutConfirmation")
 MAX_LANGUAGES = 10
 COLLECT_FIELDS = ("confirmKey", "declineKey", "timeoutSeconds", "maxPrompts", "choices")
 CHOICE_KEYS = "123456789"
 MAX_CHOICE_LABEL = 100
 ESCALATION_FIELDS = ("key", "participant")
+OPT_OUT_FIELDS = ("key", "confirmation")
+# Said after the opt-out key when the plan gives no confirmation: English, so only a plan wholly in English may
+# leave it out.
+DEFAULT_OPT_OUT_CONFIRMATION = "You will not be called again. Goodbye."
 MAX_PROMPT_TEXT = 2000
 
 
@@ -95,6 +101,15 @@ class Escalation:
 
 
 @dataclass(frozen=True)
+class OptOut:
+    """A key that puts the callee's number on the suppression list; the confirmation is said, then the app hangs
+    up."""
+
+    key: str
+    confirmation: Prompt
+
+
+@dataclass(frozen=True)
 class LanguageTexts:
     """A plan's texts in one more language."""
 
@@ -102,6 +117,7 @@ class LanguageTexts:
     goodbye: Prompt | None = None
     voicemail: Prompt | None = None
     voice: str | None = None
+    opt_out_confirmation: Prompt | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,7 @@ class CallPlan:
     voicemail: Prompt | None = None  # played after the prompts got no key, before hanging up
     language: str | None = None  # of prompt and goodbye; DEFAULT_LANGUAGE when None
     languages: dict[str, LanguageTexts] | None = None
+    opt_out: OptOut | None = None
 
     @property
     def base_language(self) -> str:
@@ -183,12 +200,14 @@ def parse_plan(value: Any, where: str = "plan") -> CallPlan:
     if voicemail is not None and collect is None:
         raise ValidationError(f"{where}.voicemail", "needs collect: silence after the prompts is what leaves it.")
     language = None if fields.get("language") is None else language_field(fields["language"], f"{where}.language")
+    opt_out = _opt_out(fields, where, collect, escalation, language)
     languages = _languages(
         fields.get("languages"), f"{where}.languages", language or DEFAULT_LANGUAGE, goodbye, voicemail
     )
+    _check_opt_out_languages(languages, opt_out, f"{where}.languages")
     return CallPlan(
         prompt=prompt, collect=collect, escalation=escalation, goodbye=goodbye, voicemail=voicemail, language=language,
-        languages=languages,
+        languages=languages, opt_out=opt_out,
     )
 
 
@@ -207,6 +226,34 @@ def _choices(value: Any, where: str) -> dict[str, str] | None:
             raise ValidationError(f"{where}.{key}", f"must be a label of 1 to {MAX_CHOICE_LABEL} characters.")
         choices[key] = label
     return dict(sorted(choices.items()))
+
+
+def _opt_out(
+    fields: Mapping[str, Any], where: str, collect: Collect | None, escalation: Escalation | None, language: str | None
+) -> OptOut | None:
+    if fields.get("optout") is None:
+        return None
+    o = _fields(fields["optout"], f"{where}.optOut", OPT_OUT_FIELDS)
+    if collect is None:
+        raise ValidationError(f"{where}.optOut", "needs collect: the key is asked for with the prompt.")
+    key = _key(o.get("key", "9"), f"{where}.optOut.key")
+    if key in collect.offered_keys or (escalation and key == escalation.key):
+        others = "the choice keys" if collect.choices else "confirmKey, declineKey"
+        raise ValidationError(f"{where}.optOut.key", f"must differ from {others} and the escalation key.")
+    confirmation = _prompt(o.get("confirmation"), f"{where}.optOut.confirmation", required=False)
+    if confirmation is None:
+        if not (language or DEFAULT_LANGUAGE).startswith("en-") or fields.get("languages"):
+            raise ValidationError(f"{where}.optOut.confirmation", "is required unless the plan is only in English "
+                                  "(the default confirmation is English).")
+        confirmation = Prompt(text=DEFAULT_OPT_OUT_CONFIRMATION)
+    return OptOut(key=key, confirmation=confirmation)
+
+
+def _check_opt_out_languages(languages: dict[str, LanguageTexts] | None, opt_out: OptOut | None, where: str) -> None:
+    for name, texts in (languages or {}).items():
+        if (texts.opt_out_confirmation is None) != (opt_out is None):
+            raise ValidationError(f"{where}.{name}.optOutConfirmation", "must be given exactly when the plan has "
+                                  "an optOut.")
 
 
 def language_field(value: Any, where: str) -> str:
@@ -241,6 +288,9 @@ def _languages(
             goodbye=entry_goodbye,
             voicemail=entry_voicemail,
             voice=_voice(fields.get("voice"), f"{where}.{name}.voice"),
+            opt_out_confirmation=_prompt(
+                fields.get("optoutconfirmation"), f"{where}.{name}.optOutConfirmation", required=False
+            ),
         )
     return languages or None
 

@@ -39,8 +39,10 @@ from shared.calls.flow import (
     ESCALATED,
     FAILED,
     NO_ANSWER,
+    OPTED_OUT,
     UNREACHABLE,
 )
+from shared.calls.suppressions import SUPPRESSED
 from shared.campaigns.counters import Counts, counts_of, minute_start, parse_time
 from shared.campaigns.reach import reach
 from shared.campaigns.store import (
@@ -59,8 +61,10 @@ from shared.ids import is_campaign_id
 
 STATUSES = (QUEUED, WAITING, CALLING, DONE, CANCELLED, EXPIRED)
 OUTCOMES = (
-    CONFIRMED, DECLINED, CHOSEN, ESCALATED, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER, UNREACHABLE, FAILED
-)
+    CONFIRMED, DECLINED, CHOSEN, ESCALATED, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER, UNREACHABLE, FAILED,
+    OPTED_OUT,
+)  # a call's; a recipient may also end SUPPRESSED (not called), listed after these
+SUPPRESSION_BYPASSED = "suppression list bypassed (emergency)"
 ACTIVE, COMPLETED = "active", "completed"
 
 
@@ -116,6 +120,8 @@ def summarize(campaign: Campaign, data: Counts | Iterable[Recipient], now: datet
         "timings": timings,
         "reach": reach(counts, campaign.config, first, until, timings["meanCallSeconds"], bucket_seconds(span)),
         "settings": {k: copy.deepcopy(v) for k, v in campaign.config.items() if k != "plan"},
+        # Whether numbers on the suppression list are left uncalled ("checked") or called anyway.
+        "suppressionList": SUPPRESSION_BYPASSED if campaign.config.get("suppressionBypassed") else "checked",
     }
 
 
@@ -250,6 +256,8 @@ OUTCOME_COLOURS = {
     NO_ANSWER: "#f9a825",
     UNREACHABLE: "#757575",
     FAILED: "#4e342e",
+    OPTED_OUT: "#880e4f",
+    SUPPRESSED: "#9e9e9e",
 }
 _SPARE_COLOURS = ("#00838f", "#ad1457", "#9e9d24", "#5d4037", "#455a64")
 BUCKET_SIZES = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)

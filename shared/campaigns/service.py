@@ -36,6 +36,7 @@ from shared.calls.plans import CallPlan, language_field, parse_plan
 from shared.calls.requests import CreateCallRequest, call_events_field
 from shared.calls.service import CallService
 from shared.calls.store import CallLegStore
+from shared.calls.suppressions import SUPPRESSED, SuppressionStore
 from shared.campaigns.calling_windows import next_allowed, parse_window, zone_of
 from shared.campaigns.dialing import SLEEP_UNDER_SECONDS, Dispatcher, dial_message, idempotency_key
 from shared.campaigns.messages.campaign_recipients import CampaignRecipientsMessage
@@ -322,9 +323,15 @@ class CampaignService:
     dispatcher: Dispatcher
     outbox: Outbox
     clock: Clock = system_clock
+    suppressions: SuppressionStore | None = None  # numbers never called (unless bypassed, below)
+    # SUPPRESSION_EMERGENCY_BYPASS: an emergency campaign calls suppressed numbers too. Decided when a campaign is
+    # created and kept in its config (`suppressionBypassed`), so its report says what its dials did.
+    suppression_emergency_bypass: bool = False
 
     def create(self, campaign: Campaign, recipients: list[RecipientEntry]) -> Campaign:
         campaign.created_at = campaign.created_at or iso(self.clock())
+        if campaign.config.get("emergency") and self.suppression_emergency_bypass:
+            campaign.config["suppressionBypassed"] = True
         self.campaigns.create_campaign(campaign)
         self.dispatcher.open(campaign)
         self.submit(campaign.campaign_id, recipients)
@@ -471,6 +478,8 @@ class CampaignService:
         resuming = recipient.dials == dial  # an earlier try marked the call but stopped before ACS answered
         if not resuming:
             why_not = self._may_call(campaign, recipient, dial, now)
+            if why_not == "ready" and self._suppressed(campaign, recipient, dial, now):
+                why_not = SUPPRESSED
             if why_not != "ready":
                 self._line_freed(grant, campaign_id)
                 return why_not
@@ -525,6 +534,26 @@ class CampaignService:
 
     def _line_freed(self, grant: Grant, campaign_id: str) -> None:
         self.dispatcher.line_freed(grant, campaign_id)
+
+    def _suppressed(self, campaign: Campaign, recipient: Recipient, dial: int, now: datetime) -> bool:
+        """Whether the number is on the suppression list (and this campaign does not bypass it): the recipient is
+        then done with outcome `suppressed`, without a call. Checked at every dial, so a number added while the
+        campaign runs is not called again."""
+        if self.suppressions is None or campaign.config.get("suppressionBypassed"):
+            return False
+        if not self.suppressions.is_suppressed(recipient.phone_number):
+            return False
+
+        def suppress(current: Recipient) -> None:
+            if current.status not in (QUEUED, WAITING) or current.dials >= dial:
+                return
+            current.status, current.outcome, current.next_attempt_at = DONE, SUPPRESSED, None
+            current.outcome_code = {"code": 0, "subCode": 0, "message": "The number is on the suppression list."}
+            current.ended_at = iso(now)
+            current.history = [*current.history, {"dial": dial, "outcome": SUPPRESSED, "at": iso(now)}]
+
+        self.campaigns.update_recipient(campaign.campaign_id, recipient.phone_number, suppress, recipient)
+        return True
 
     def record_result(
         self, campaign_id: str, phone_number: str, call_leg_id: str, ended: CallEnded | None = None
