@@ -4,6 +4,7 @@ here."""
 import azure.functions as func
 
 from add_recipients import bp as add_recipients_bp
+from add_suppression import bp as add_suppression_bp
 from callback import bp as callback_bp
 from campaign_calls_csv import bp as campaign_calls_csv_bp
 from campaign_dial import bp as campaign_dial_bp
@@ -23,10 +24,12 @@ from hangup import bp as hangup_bp
 from health import bp as health_bp
 from health_details import bp as health_details_bp
 from invite_participants import bp as invite_participants_bp
+from list_suppressions import bp as list_suppressions_bp
 from play_audio import bp as play_audio_bp
 from play_audio_queue import bp as play_audio_queue_bp
 from reconcile_calls import bp as reconcile_calls_bp
 from remove_participant import bp as remove_participant_bp
+from remove_suppression import bp as remove_suppression_bp
 from shared.logs import install_private_logging
 from shared.telemetry import configure_telemetry
 
@@ -60,6 +63,9 @@ for blueprint in (
     campaign_results_bp,
     reconcile_calls_bp,
     dispatch_waiting_bp,
+    add_suppression_bp,
+    list_suppressions_bp,
+    remove_suppression_bp,
     health_bp,
     health_details_bp,
 ):

@@ -56,6 +56,13 @@ def summary_table(summary: dict[str, Any]) -> str:
         lines += ["", f"{'Outcome':<26}{'Recipients':>10}{'Share':>8}"]
         lines += [f"{name:<26}{count:>10}{_pct(count, done):>8}" for name, count in outcomes.items()]
         lines.append(f"{'Total done':<26}{done:>10}{'100%':>8}")
+    choices = summary.get("byChoice") or {}
+    if choices:
+        answered = sum(choice.get("count", 0) for choice in choices.values())
+        lines += ["", f"{'Answer':<26}{'Recipients':>10}{'Share':>8}"]
+        for key, choice in choices.items():
+            name = f"{key} {choice.get('label') or ''}"[:25]
+            lines.append(f"{name:<26}{choice.get('count', 0):>10}{_pct(choice.get('count', 0), answered):>8}")
     return printable("\n".join(lines), keep_newlines=True)
 
 

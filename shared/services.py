@@ -17,6 +17,8 @@ from shared.calls.event_delivery import EventDeliverer
 from shared.calls.reconciliation import Reconciler
 from shared.calls.service import CallService
 from shared.calls.store import CallLegStore
+from shared.calls.suppressions import TABLE_NAME as SUPPRESSIONS_TABLE
+from shared.calls.suppressions import SuppressionStore
 from shared.campaigns.dialing import Dispatcher, idempotency_key
 from shared.campaigns.service import CampaignService
 from shared.campaigns.store import CampaignStore
@@ -76,7 +78,15 @@ def get_call_service() -> CallService:
         cognitive_services_endpoint=settings.cognitive_services_endpoint,
         reconcile_after_seconds=settings.reconcile_after_seconds,
         dispatcher=get_dispatcher(),
+        suppressions=get_suppression_store(),
     )
+
+
+@lru_cache(maxsize=1)
+def get_suppression_store() -> SuppressionStore:
+    store = SuppressionStore(table_client(get_settings(), SUPPRESSIONS_TABLE))
+    store.ensure_table()
+    return store
 
 
 @lru_cache(maxsize=1)
@@ -101,6 +111,8 @@ def get_dispatcher() -> Dispatcher:
         outbox=get_outbox(),
         read_campaign=get_campaign_store().get_campaign,
         holder_for=lambda campaign_id, recipient, dial: call_leg_id_for(idempotency_key(campaign_id, recipient, dial)),
+        # Looked up when used: the campaign service is built on this dispatcher.
+        dial_here=lambda *dial: get_campaign_service().dial(*dial),
     )
 
 
@@ -129,6 +141,8 @@ def get_campaign_service() -> CampaignService:
         legs=get_call_leg_store(),
         dispatcher=get_dispatcher(),
         outbox=get_outbox(),
+        suppressions=get_suppression_store(),
+        suppression_emergency_bypass=get_settings().suppression_emergency_bypass,
     )
 
 

@@ -41,6 +41,7 @@ class Settings:
     reconcile_after_seconds: float = 300.0  # a live leg ACS has told nothing about for this long is checked
     lines_per_caller_id: int = 2  # live calls ACS allows per caller number (2 unless ACS raised your limit)
     max_concurrent_calls: int | None = None  # an optional cap on live calls across the whole ACS resource
+    suppression_emergency_bypass: bool = False  # emergency campaigns call numbers on the suppression list too
 
     @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> Settings:
@@ -73,6 +74,7 @@ class Settings:
             reconcile_after_seconds=float(value("RECONCILE_AFTER_SECONDS") or 300.0),
             lines_per_caller_id=int(value("CALLER_ID_MAX_CALLS") or 2),
             max_concurrent_calls=int(value("MAX_CONCURRENT_CALLS") or 0) or None,
+            suppression_emergency_bypass=_flag("SUPPRESSION_EMERGENCY_BYPASS", value("SUPPRESSION_EMERGENCY_BYPASS")),
         )
 
     def require(self, name: str) -> str:
@@ -93,3 +95,11 @@ def _callback_base_url(configured: str | None, website_hostname: str | None) -> 
 def get_settings() -> Settings:
     """The process's settings. Tests that change the environment call `get_settings.cache_clear()`."""
     return Settings.from_environment()
+
+
+def _flag(name: str, text: str | None) -> bool:
+    if text is None or text.lower() in ("false", "0"):
+        return False
+    if text.lower() in ("true", "1"):
+        return True
+    raise ConfigurationError(f"{name} must be true or false.")

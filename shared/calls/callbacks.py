@@ -10,15 +10,25 @@ from shared.calls.callback_binding import check_callback_token, check_events_bel
 from shared.calls.context import campaign_result_message
 from shared.calls.event_delivery import EventDeliverer
 from shared.calls.flow import (
+    OPTED_OUT,
     apply_event,
 )
 from shared.calls.legs import (
     CallLeg,
     TimelineEntry,
 )
-from shared.calls.messages.in_process import LINE_FREED, PLAN_STEP, LineFreedMessage, PlanStepMessage
+from shared.calls.messages.in_process import (
+    LINE_FREED,
+    PLAN_STEP,
+    SUPPRESS,
+    LineFreedMessage,
+    PlanStepMessage,
+    SuppressMessage,
+)
 from shared.calls.plan_steps import PlanSteps
 from shared.calls.store import ConcurrentUpdateError, DuplicateEventError
+from shared.calls.suppressions import OPTED_OUT_REASON, opt_out_source
+from shared.ids import is_phone_number
 from shared.lines import Grant
 from shared.logs import add_to_log_context
 from shared.storage.clients import EVENT_DELIVERY_QUEUE
@@ -28,6 +38,14 @@ from shared.telemetry import CALLS_ENDED, count
 logger = logging.getLogger(__name__)
 
 _MAX_EVENT_ATTEMPTS = 20
+
+
+def _callee_number(leg: CallLeg) -> str | None:
+    """The phone number the leg called: a campaign's recipient, or a single call's phone target."""
+    if leg.recipient:
+        return leg.recipient
+    number = (leg.targets or [""])[0].removeprefix("4:")
+    return number if is_phone_number(number) else None
 
 
 def _once_only(caused: OutboxMessage) -> bool:
@@ -85,6 +103,9 @@ class CallbackProcessing(PlanSteps):
                 freed = LineFreedMessage(Grant.from_dict(leg.pacing))  # the line goes on at once, not a hop later
                 caused.append((LINE_FREED, freed.to_message()))
             caused += [(PLAN_STEP, PlanStepMessage(action).to_message()) for action in effects.actions]
+            if leg.outcome == OPTED_OUT and outcome_before != OPTED_OUT and (number := _callee_number(leg)):
+                # Recorded as the press is learnt, not when the call ends: no call can slip in between.
+                caused.append((SUPPRESS, SuppressMessage(number, leg.campaign_id, call_leg_id).to_message()))
             # Only what must not go out twice needs marking as sent once it went (one more write).
             steps = any(_once_only(item) for item in caused)
             try:
@@ -120,11 +141,22 @@ class CallbackProcessing(PlanSteps):
     def _follow_up(self, leg: CallLeg, caused: list[OutboxMessage]) -> None:
         """Send the queue messages an event caused, hand on the line of a call that ended, and carry out the
         plan steps it decided."""
-        self.outbox.send([(queue, text) for queue, text in caused if queue not in (PLAN_STEP, LINE_FREED)])
+        self.outbox.send([(queue, text) for queue, text in caused if queue not in (PLAN_STEP, LINE_FREED, SUPPRESS)])
+        for _, text in (item for item in caused if item[0] == SUPPRESS):
+            self._suppress(SuppressMessage.from_message(text))
         for _, text in (item for item in caused if item[0] == LINE_FREED):
             self._line_freed(LineFreedMessage.from_message(text).grant, leg.campaign_id)
         for _, text in (item for item in caused if item[0] == PLAN_STEP):
             self._carry_out(leg, PlanStepMessage.from_message(text).action)
+
+    def _suppress(self, message: SuppressMessage) -> None:
+        if self.suppressions is None:
+            logger.warning("Call leg %s opted out, but no suppression list is configured", message.call_leg_id)
+            return
+        _, added = self.suppressions.add(
+            message.phone_number, OPTED_OUT_REASON, opt_out_source(message.campaign_id, message.call_leg_id)
+        )
+        logger.info("Call leg %s opted out (%s)", message.call_leg_id, "added" if added else "already suppressed")
 
     def _start_dtmf(self, leg: CallLeg, participant: str) -> None:
         try:

@@ -15,6 +15,7 @@ from shared.calls.legs import (
 )
 from shared.calls.messages.campaign_results import CampaignResultMessage
 from shared.calls.store import CallLegStore
+from shared.calls.suppressions import SuppressionStore
 from shared.clock import Clock, iso, system_clock
 from shared.lines import Grant, LineKeeper, Lines
 from shared.storage.clients import CAMPAIGN_RESULTS_QUEUE
@@ -48,6 +49,7 @@ class CallContext:
     cognitive_services_endpoint: str | None = None  # Azure AI services for text-to-speech prompts
     reconcile_after_seconds: float = 300.0  # a live leg ACS has not told us about for this long is checked
     dispatcher: LineKeeper | None = None  # lines: calls take one, and a freed one is handed on
+    suppressions: SuppressionStore | None = None  # where opted-out numbers are put
     clock: Clock = system_clock
 
     def _now(self) -> str:

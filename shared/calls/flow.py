@@ -6,7 +6,8 @@ then carries the actions out.
 
 An outcome is derived from everything the leg has seen, never from the order it was seen in: the first key the
 plan offered that the callee pressed (by ACS's event time), else whether the callee answered at all, else how
-ACS said the call failed. So the same events in any order, repeated or not, end in the same outcome.
+ACS said the call failed. So the same events in any order, repeated or not, end in the same outcome. The same
+holds for a poll's choice (the decisive key's label) and for `voicemail_left` (a completed voicemail play).
 """
 
 from __future__ import annotations
@@ -36,11 +37,15 @@ ACS_ENDINGS = frozenset({"CreateCallFailed", "AnswerFailed", "ConnectFailed", "C
 
 # Outcomes a call leg can end with. Silence is never "confirmed".
 CONFIRMED, DECLINED, ESCALATED = "confirmed", "declined", "escalated"
+CHOSEN = "chosen"  # a poll's callee pressed one of its choice keys (the leg's `choice` says which)
 ANSWERED, ANSWERED_WITHOUT_INPUT = "answered", "answered-without-input"
 BUSY, NO_ANSWER, UNREACHABLE, FAILED = "busy", "no-answer", "unreachable", "failed"
 THROTTLED = "throttled"  # ACS refused to start the call for now (8516/8530): not the callee's answer
+OPTED_OUT = "opted-out"  # pressed the plan's opt-out key: the number goes on the suppression list
 
 ASK, TELL, GOODBYE = "plan:ask", "plan:prompt", "plan:goodbye"
+VOICEMAIL = "plan:voicemail"
+OPT_OUT_CONFIRMATION = "plan:opt-out"
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,10 @@ def outcome_of_failed_call(result: ResultInformation | None) -> str:
     code, sub_code = result.code, result.sub_code
     if sub_code in (8516, 8530) or code == 429:
         return THROTTLED
-    if sub_code in (8539, 8540) or code in (486, 600) or sub_code == 8538 or code == 603:
-        return BUSY  # declining a ringing call is reported by carriers as busy
+    if sub_code == 8538 or code == 603:
+        return DECLINED  # the callee rejected the ringing call: an answer, not a line to try again
+    if sub_code in (8539, 8540) or code in (486, 600):
+        return BUSY
     if sub_code in (10078, 8544, 560484) or code in (404, 484):
         return UNREACHABLE
     if sub_code in (560480, 8541, 10057) or code in (408, 480, 487):
@@ -156,6 +163,16 @@ def settle_outcome(leg: CallLeg, plan: CallPlan | None) -> None:
         outcome, code = FAILED, ended_with  # the app gave up on it (refused, poisoned, reconciled)
     leg.outcome, leg.outcome_code = outcome, code
     leg.digits = pressed(leg, "ask" if plan and plan.collect else "tone")
+    leg.choice = _choice_of(leg.decision, plan)
+
+
+def _choice_of(decision: dict[str, Any] | None, plan: CallPlan | None) -> dict[str, str] | None:
+    """The poll choice the decisive key made, as {key, label}."""
+    if not decision or decision["outcome"] != CHOSEN or plan is None or plan.collect is None:
+        return None
+    key = decision.get("key")
+    label = (plan.collect.choices or {}).get(key or "")
+    return {"key": key, "label": label} if key and label else None
 
 
 def _note_plan_facts(leg: CallLeg, plan: CallPlan, event: AcsEvent) -> None:
@@ -166,11 +183,18 @@ def _note_plan_facts(leg: CallLeg, plan: CallPlan, event: AcsEvent) -> None:
         tones = (event.data.get("dtmfResult") or event.data.get("collectTonesResult") or {}).get("tones") or []
         keys = "".join(key_of(t) for t in tones)
         record_press(leg, "ask", _order(event), keys)
-        offered = {plan.collect.confirm_key: CONFIRMED, plan.collect.decline_key: DECLINED}
+        if plan.collect.choices:
+            offered = dict.fromkeys(plan.collect.choices, CHOSEN)
+        else:
+            offered = {plan.collect.confirm_key: CONFIRMED, plan.collect.decline_key: DECLINED}
         if plan.escalation:
             offered[plan.escalation.key] = ESCALATED
+        if plan.opt_out:
+            offered[plan.opt_out.key] = OPTED_OUT
         if keys[:1] in offered:
-            _decide(leg, offered[keys[:1]], event)
+            _decide(leg, offered[keys[:1]], event, key=keys[:1])
+    if event.operation_context == VOICEMAIL and event.name == "PlayCompleted":
+        leg.voicemail_left = True  # only a message played to its end was left
 
 
 def _next_steps(leg: CallLeg, plan: CallPlan, event: AcsEvent, just_connected: bool) -> list[Action]:
@@ -187,7 +211,10 @@ def _next_steps(leg: CallLeg, plan: CallPlan, event: AcsEvent, just_connected: b
         return _finish(leg, plan)
     if leg.flow_step == "asking" and event.operation_context == ASK and event.name.startswith("Recognize"):
         return _answer(leg, plan)
-    if leg.flow_step == "goodbye" and event.operation_context == GOODBYE and finished:
+    if leg.flow_step == "goodbye" and event.operation_context in (GOODBYE, OPT_OUT_CONFIRMATION) and finished:
+        leg.flow_step = "done"
+        return [HangUp()]
+    if leg.flow_step == "voicemail" and event.operation_context == VOICEMAIL and finished:
         leg.flow_step = "done"
         return [HangUp()]
     return []
@@ -200,6 +227,11 @@ def _answer(leg: CallLeg, plan: CallPlan) -> list[Action]:
     if leg.prompts_asked < plan.collect.max_prompts:
         leg.prompts_asked += 1  # silence or a key we did not offer: ask again
         return [AskForKey(plan.prompt, plan.collect.timeout_seconds)]
+    if plan.voicemail and pressed(leg, "ask") is None:
+        # Not one key after every prompt: likely a machine, so leave the message. Someone who pressed keys the
+        # plan does not offer is a person, not a recorder.
+        leg.flow_step = "voicemail"
+        return [Play(plan.voicemail, VOICEMAIL)]
     leg.flow_step = "done"  # asked often enough: answered, without input
     return [HangUp()]
 
@@ -209,14 +241,17 @@ def _finish(leg: CallLeg, plan: CallPlan) -> list[Action]:
     if outcome == ESCALATED and plan.escalation:
         leg.flow_step = "escalated"  # a human takes over: the plan stops driving the call
         return [Invite(plan.escalation.participant)]
-    if plan.goodbye and outcome in (CONFIRMED, DECLINED):
+    if outcome == OPTED_OUT and plan.opt_out:
+        leg.flow_step = "goodbye"  # the confirmation is this call's goodbye
+        return [Play(plan.opt_out.confirmation, OPT_OUT_CONFIRMATION)]
+    if plan.goodbye and outcome in (CONFIRMED, DECLINED, CHOSEN):
         leg.flow_step = "goodbye"
         return [Play(plan.goodbye, GOODBYE)]
     leg.flow_step = "done"
     return [HangUp()]
 
 
-def _decide(leg: CallLeg, outcome: str, event: AcsEvent) -> None:
+def _decide(leg: CallLeg, outcome: str, event: AcsEvent, key: str | None = None) -> None:
     """Keep the earliest decisive event (by ACS's time, then id): arrival order does not matter."""
     candidate = {
         "outcome": outcome,
@@ -224,6 +259,8 @@ def _decide(leg: CallLeg, outcome: str, event: AcsEvent) -> None:
         "time": event.time,
         "eventId": event.id,
     }
+    if key is not None and outcome == CHOSEN:
+        candidate["key"] = key
     if leg.decision is None or _order(event) < _decision_order(leg.decision):
         leg.decision = candidate
 

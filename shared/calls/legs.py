@@ -108,6 +108,8 @@ class CallLeg:
     outcome: str | None = None
     outcome_code: dict[str, Any] | None = None
     digits: str | None = None
+    choice: dict[str, str] | None = None  # a poll's answer, {key, label}: derived from `decision`
+    voicemail_left: bool = False  # the plan's voicemail played to its end
     answered_at: str | None = None  # the earliest sign that the callee answered
     # The first decisive thing the plan heard (a key it offered, the prompt played): {outcome, code, time, eventId}.
     decision: dict[str, Any] | None = None
@@ -163,15 +165,18 @@ class CallEnded:
     answered_at: str | None = None
     ended_at: str | None = None
     digits: str | None = None
+    choice: dict[str, str] | None = None
+    voicemail_left: bool = False
 
     @classmethod
     def of(cls, leg: CallLeg) -> CallEnded:
         return cls(leg.outcome or "failed", leg.outcome_code, leg.created_at or None, leg.answered_at,
-                   leg.ended_at, leg.digits)
+                   leg.ended_at, leg.digits, leg.choice, leg.voicemail_left)
 
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "outcomeCode": self.outcome_code, "startedAt": self.started_at,
-                "answeredAt": self.answered_at, "endedAt": self.ended_at, "digits": self.digits}
+                "answeredAt": self.answered_at, "endedAt": self.ended_at, "digits": self.digits,
+                "choice": self.choice, "voicemailLeft": self.voicemail_left}
 
     @classmethod
     def from_dict(cls, value: Any) -> CallEnded | None:
@@ -184,8 +189,14 @@ class CallEnded:
             text is not None and not isinstance(text, str) for text in texts.values()
         ):
             return None
+        choice = value.get("choice")
+        if choice is not None and not (
+            isinstance(choice, dict) and all(isinstance(choice.get(k), str) for k in ("key", "label"))
+        ):
+            choice = None  # a malformed choice is dropped, not the whole result
         return cls(value["outcome"], code, texts["startedAt"], texts["answeredAt"], texts["endedAt"],
-                   texts["digits"])
+                   texts["digits"], {"key": choice["key"], "label": choice["label"]} if choice else None,
+                   value.get("voicemailLeft") is True)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Personal plans: a plan's texts in one recipient's language, with its placeholders filled from its data.
 
-Placeholders, in `prompt.text` and `goodbye.text` (and the same texts under `languages`):
+Placeholders, in `prompt.text`, `goodbye.text`, `voicemail.text` and `optOut.confirmation.text` (and the same
+texts under `languages`):
 - `{{name}}`: the recipient's `name` as given;
 - `{{appointmentAt|date}}`, `{{appointmentAt|time}}`, `{{appointmentAt|datetime}}`: an ISO 8601 value said the
   way the recipient's language says it (Babel, from CLDR: no month or day names written here), in the recipient's
@@ -75,10 +76,18 @@ def texts_of(plan: CallPlan) -> Iterator[tuple[str, Prompt]]:
     yield "prompt.text", plan.prompt
     if plan.goodbye:
         yield "goodbye.text", plan.goodbye
+    if plan.voicemail:
+        yield "voicemail.text", plan.voicemail
+    if plan.opt_out:
+        yield "optOut.confirmation.text", plan.opt_out.confirmation
     for language, texts in (plan.languages or {}).items():
         yield f"languages.{language}.prompt.text", texts.prompt
         if texts.goodbye:
             yield f"languages.{language}.goodbye.text", texts.goodbye
+        if texts.voicemail:
+            yield f"languages.{language}.voicemail.text", texts.voicemail
+        if texts.opt_out_confirmation:
+            yield f"languages.{language}.optOutConfirmation.text", texts.opt_out_confirmation
 
 
 def personal_plan(plan: CallPlan, listener: Listener) -> CallPlan:
@@ -88,12 +97,15 @@ def personal_plan(plan: CallPlan, listener: Listener) -> CallPlan:
     spoken = listener.language or plan.language or (DEFAULT_LANGUAGE if plan.languages else None)
     language = spoken or DEFAULT_LANGUAGE
     prefix = ""
+    opt_out = plan.opt_out
+    confirmation, confirmation_where = (opt_out.confirmation if opt_out else None), "optOut.confirmation.text"
     if language == plan.base_language:
-        prompt, goodbye, voice = plan.prompt, plan.goodbye, None
+        prompt, goodbye, voicemail, voice = plan.prompt, plan.goodbye, plan.voicemail, None
     elif plan.languages and language in plan.languages:
         texts = plan.languages[language]
-        prompt, goodbye, voice = texts.prompt, texts.goodbye, texts.voice
+        prompt, goodbye, voicemail, voice = texts.prompt, texts.goodbye, texts.voicemail, texts.voice
         prefix = f"languages.{language}."
+        confirmation, confirmation_where = texts.opt_out_confirmation, f"{prefix}optOutConfirmation.text"
     else:
         raise UnknownLanguageError(language, plan)
 
@@ -109,8 +121,10 @@ def personal_plan(plan: CallPlan, listener: Listener) -> CallPlan:
         plan,
         prompt=say(prompt, f"{prefix}prompt.text"),
         goodbye=say(goodbye, f"{prefix}goodbye.text"),
+        voicemail=say(voicemail, f"{prefix}voicemail.text"),
         language=spoken,
         languages=None,
+        opt_out=replace(opt_out, confirmation=say(confirmation, confirmation_where)) if opt_out else None,
     )
 
 

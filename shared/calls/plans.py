@@ -5,10 +5,15 @@
  "collect": {"confirmKey": "1", "declineKey": "2", "timeoutSeconds": 5, "maxPrompts": 3},
  "escalation": {"key": "0", "participant": "+14255550100"},
  "goodbye": {"text": "Thank you. Goodbye."},
+ "optOut": {"key": "9", "confirmation": {"text": "You will not be called again. Goodbye."}},
  "language": "en-US",
  "languages": {"es-US": {"prompt": {"text": "Pulse 1 para confirmar, 2 para cancelar."},
-                         "goodbye": {"text": "Gracias. Adiós."}, "voice": "es-US-PalomaNeural"}}}
+                         "goodbye": {"text": "Gracias. Adiós."}, "voice": "es-US-PalomaNeural",
+                         "optOutConfirmation": {"text": "No le volveremos a llamar. Adiós."}}}}
 ```
+
+A poll offers `collect.choices` (keys 1-9 with labels) instead of confirmKey/declineKey; a `voicemail` is played in
+full when the prompts got no key (ACS has no answering-machine detection: silence is taken for a machine).
 
 `language` is the language of the plan's own texts and `languages` adds others; a campaign picks one for each
 recipient and fills the texts' placeholders (see plan_templates.py). A plan as stored on a call leg is one
@@ -45,12 +50,18 @@ VOICES = {
 DEFAULT_LANGUAGE = "en-US"  # of a plan that names none
 
 KEYS = "0123456789*#"
-PLAN_FIELDS = ("prompt", "collect", "escalation", "goodbye", "language", "languages")
+PLAN_FIELDS = ("prompt", "collect", "escalation", "goodbye", "voicemail", "optOut", "language", "languages")
 PROMPT_FIELDS = ("text", "audioFileUri", "voice", "language")
-LANGUAGE_FIELDS = ("prompt", "goodbye", "voice")
+LANGUAGE_FIELDS = ("prompt", "goodbye", "voicemail", "voice", "optOutConfirmation")
 MAX_LANGUAGES = 10
-COLLECT_FIELDS = ("confirmKey", "declineKey", "timeoutSeconds", "maxPrompts")
+COLLECT_FIELDS = ("confirmKey", "declineKey", "timeoutSeconds", "maxPrompts", "choices")
+CHOICE_KEYS = "123456789"
+MAX_CHOICE_LABEL = 100
 ESCALATION_FIELDS = ("key", "participant")
+OPT_OUT_FIELDS = ("key", "confirmation")
+# Said after the opt-out key when the plan gives no confirmation: English, so only a plan wholly in English may
+# leave it out.
+DEFAULT_OPT_OUT_CONFIRMATION = "You will not be called again. Goodbye."
 MAX_PROMPT_TEXT = 2000
 
 
@@ -69,10 +80,18 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Collect:
-    confirm_key: str = "1"
-    decline_key: str = "2"
+    confirm_key: str | None = "1"  # None in a poll: it offers choices instead
+    decline_key: str | None = "2"
     timeout_seconds: int = 5
     max_prompts: int = 3
+    choices: dict[str, str] | None = None  # a poll: key ("1"-"9") -> label, in key order
+
+    @property
+    def offered_keys(self) -> list[str]:
+        """The keys that answer the prompt (escalation aside)."""
+        if self.choices:
+            return list(self.choices)
+        return [key for key in (self.confirm_key, self.decline_key) if key is not None]
 
 
 @dataclass(frozen=True)
@@ -82,12 +101,23 @@ class Escalation:
 
 
 @dataclass(frozen=True)
+class OptOut:
+    """A key that puts the callee's number on the suppression list; the confirmation is said, then the app hangs
+    up."""
+
+    key: str
+    confirmation: Prompt
+
+
+@dataclass(frozen=True)
 class LanguageTexts:
     """A plan's texts in one more language."""
 
     prompt: Prompt
     goodbye: Prompt | None = None
+    voicemail: Prompt | None = None
     voice: str | None = None
+    opt_out_confirmation: Prompt | None = None
 
 
 @dataclass(frozen=True)
@@ -96,8 +126,10 @@ class CallPlan:
     collect: Collect | None = None
     escalation: Escalation | None = None
     goodbye: Prompt | None = None
+    voicemail: Prompt | None = None  # played after the prompts got no key, before hanging up
     language: str | None = None  # of prompt and goodbye; DEFAULT_LANGUAGE when None
     languages: dict[str, LanguageTexts] | None = None
+    opt_out: OptOut | None = None
 
     @property
     def base_language(self) -> str:
@@ -136,13 +168,20 @@ def parse_plan(value: Any, where: str = "plan") -> CallPlan:
     collect = None
     if fields.get("collect") is not None:
         c = _fields(fields["collect"], f"{where}.collect", COLLECT_FIELDS)
+        choices = _choices(c.get("choices"), f"{where}.collect.choices")
+        if choices is not None:
+            for name in ("confirmKey", "declineKey"):
+                if c.get(name.lower()) is not None:
+                    raise ValidationError(f"{where}.collect.{name}", "cannot be used with choices: a poll's "
+                                          "answers are its choices.")
         collect = Collect(
-            confirm_key=_key(c.get("confirmkey", "1"), f"{where}.collect.confirmKey"),
-            decline_key=_key(c.get("declinekey", "2"), f"{where}.collect.declineKey"),
+            confirm_key=None if choices else _key(c.get("confirmkey", "1"), f"{where}.collect.confirmKey"),
+            decline_key=None if choices else _key(c.get("declinekey", "2"), f"{where}.collect.declineKey"),
             timeout_seconds=_number(c.get("timeoutseconds", 5), f"{where}.collect.timeoutSeconds", 1, 60),
             max_prompts=_number(c.get("maxprompts", 3), f"{where}.collect.maxPrompts", 1, 5),
+            choices=choices,
         )
-        if collect.confirm_key == collect.decline_key:
+        if choices is None and collect.confirm_key == collect.decline_key:
             raise ValidationError(f"{where}.collect", "confirmKey and declineKey must differ.")
     escalation = None
     if fields.get("escalation") is not None:
@@ -153,14 +192,68 @@ def parse_plan(value: Any, where: str = "plan") -> CallPlan:
         )
         if collect is None:
             raise ValidationError(f"{where}.escalation", "needs collect: the key is asked for with the prompt.")
-        if escalation.key in (collect.confirm_key, collect.decline_key):
-            raise ValidationError(f"{where}.escalation.key", "must differ from confirmKey and declineKey.")
+        if escalation.key in collect.offered_keys:
+            others = "the choice keys" if collect.choices else "confirmKey and declineKey"
+            raise ValidationError(f"{where}.escalation.key", f"must differ from {others}.")
     goodbye = _prompt(fields.get("goodbye"), f"{where}.goodbye", required=False)
+    voicemail = _prompt(fields.get("voicemail"), f"{where}.voicemail", required=False)
+    if voicemail is not None and collect is None:
+        raise ValidationError(f"{where}.voicemail", "needs collect: silence after the prompts is what leaves it.")
     language = None if fields.get("language") is None else language_field(fields["language"], f"{where}.language")
-    languages = _languages(fields.get("languages"), f"{where}.languages", language or DEFAULT_LANGUAGE, goodbye)
-    return CallPlan(
-        prompt=prompt, collect=collect, escalation=escalation, goodbye=goodbye, language=language, languages=languages
+    opt_out = _opt_out(fields, where, collect, escalation, language)
+    languages = _languages(
+        fields.get("languages"), f"{where}.languages", language or DEFAULT_LANGUAGE, goodbye, voicemail
     )
+    _check_opt_out_languages(languages, opt_out, f"{where}.languages")
+    return CallPlan(
+        prompt=prompt, collect=collect, escalation=escalation, goodbye=goodbye, voicemail=voicemail, language=language,
+        languages=languages, opt_out=opt_out,
+    )
+
+
+def _choices(value: Any, where: str) -> dict[str, str] | None:
+    """A poll's choices: keys 1-9, each with a label, in key order."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not 1 <= len(value) <= len(CHOICE_KEYS):
+        raise ValidationError(where, f"must be an object of 1 to {len(CHOICE_KEYS)} choices, e.g. "
+                              '{"1": "Power on", "2": "No power"}.')
+    choices: dict[str, str] = {}
+    for key, label in value.items():
+        if not isinstance(key, str) or len(key) != 1 or key not in CHOICE_KEYS:
+            raise ValidationError(f"{where}.{str(key)[:20]}", "is not a choice key: keys are 1 to 9.")
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_CHOICE_LABEL:
+            raise ValidationError(f"{where}.{key}", f"must be a label of 1 to {MAX_CHOICE_LABEL} characters.")
+        choices[key] = label
+    return dict(sorted(choices.items()))
+
+
+def _opt_out(
+    fields: Mapping[str, Any], where: str, collect: Collect | None, escalation: Escalation | None, language: str | None
+) -> OptOut | None:
+    if fields.get("optout") is None:
+        return None
+    o = _fields(fields["optout"], f"{where}.optOut", OPT_OUT_FIELDS)
+    if collect is None:
+        raise ValidationError(f"{where}.optOut", "needs collect: the key is asked for with the prompt.")
+    key = _key(o.get("key", "9"), f"{where}.optOut.key")
+    if key in collect.offered_keys or (escalation and key == escalation.key):
+        others = "the choice keys" if collect.choices else "confirmKey, declineKey"
+        raise ValidationError(f"{where}.optOut.key", f"must differ from {others} and the escalation key.")
+    confirmation = _prompt(o.get("confirmation"), f"{where}.optOut.confirmation", required=False)
+    if confirmation is None:
+        if not (language or DEFAULT_LANGUAGE).startswith("en-") or fields.get("languages"):
+            raise ValidationError(f"{where}.optOut.confirmation", "is required unless the plan is only in English "
+                                  "(the default confirmation is English).")
+        confirmation = Prompt(text=DEFAULT_OPT_OUT_CONFIRMATION)
+    return OptOut(key=key, confirmation=confirmation)
+
+
+def _check_opt_out_languages(languages: dict[str, LanguageTexts] | None, opt_out: OptOut | None, where: str) -> None:
+    for name, texts in (languages or {}).items():
+        if (texts.opt_out_confirmation is None) != (opt_out is None):
+            raise ValidationError(f"{where}.{name}.optOutConfirmation", "must be given exactly when the plan has "
+                                  "an optOut.")
 
 
 def language_field(value: Any, where: str) -> str:
@@ -171,7 +264,9 @@ def language_field(value: Any, where: str) -> str:
     return known[value.replace("_", "-").lower()]
 
 
-def _languages(value: Any, where: str, own: str, goodbye: Prompt | None) -> dict[str, LanguageTexts] | None:
+def _languages(
+    value: Any, where: str, own: str, goodbye: Prompt | None, voicemail: Prompt | None = None
+) -> dict[str, LanguageTexts] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or len(value) > MAX_LANGUAGES:
@@ -185,10 +280,17 @@ def _languages(value: Any, where: str, own: str, goodbye: Prompt | None) -> dict
         entry_goodbye = _prompt(fields.get("goodbye"), f"{where}.{name}.goodbye", required=False)
         if (entry_goodbye is None) != (goodbye is None):
             raise ValidationError(f"{where}.{name}.goodbye", "must be given exactly when the plan has a goodbye.")
+        entry_voicemail = _prompt(fields.get("voicemail"), f"{where}.{name}.voicemail", required=False)
+        if (entry_voicemail is None) != (voicemail is None):
+            raise ValidationError(f"{where}.{name}.voicemail", "must be given exactly when the plan has a voicemail.")
         languages[name] = LanguageTexts(
             prompt=_prompt(fields.get("prompt"), f"{where}.{name}.prompt", required=True),
             goodbye=entry_goodbye,
+            voicemail=entry_voicemail,
             voice=_voice(fields.get("voice"), f"{where}.{name}.voice"),
+            opt_out_confirmation=_prompt(
+                fields.get("optoutconfirmation"), f"{where}.{name}.optOutConfirmation", required=False
+            ),
         )
     return languages or None
 

@@ -272,7 +272,7 @@ def _trim_operations(leg: CallLeg) -> None:
 
 _JSON_FIELDS = (
     "targets", "requested_call_events", "participants", "end_reason", "plan", "outcome_code", "decision", "presses",
-    "pacing",
+    "pacing", "choice",
 )  # fmt: skip
 
 

@@ -21,14 +21,17 @@ from shared.calls.flow import (
     ANSWERED,
     ANSWERED_WITHOUT_INPUT,
     BUSY,
+    CHOSEN,
     CONFIRMED,
     DECLINED,
     ESCALATED,
     FAILED,
     NO_ANSWER,
+    OPTED_OUT,
     THROTTLED,
     UNREACHABLE,
 )
+from shared.calls.suppressions import SUPPRESSED
 from shared.fields import ValidationError, phone_number_field
 from shared.ids import RECIPIENT_ID
 
@@ -37,11 +40,11 @@ RECIPIENT_ID_LENGTH = 64
 CSV_NUMBER_SEPARATORS = (";", "|")
 
 # Best first: what a contact's round reached. An outcome not listed (a plan's own) counts as reached, after
-# these reached ones and before the not-reached ones.
-OUTCOME_RANK = (CONFIRMED, DECLINED, ESCALATED, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER, UNREACHABLE,
-                FAILED)
-# A call that ended so goes on to the contact's next number. `declined` is not among them: the contact answered
-# and said no (a plan outcome), which no other number of theirs should be asked again.
+# these reached ones and before the not-reached ones. A suppressed number was not even called.
+OUTCOME_RANK = (CONFIRMED, DECLINED, CHOSEN, ESCALATED, OPTED_OUT, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER,
+                UNREACHABLE, FAILED, SUPPRESSED)
+# A call that ended so goes on to the contact's next number (as does a number on the suppression list, which is not
+# called). `declined` and `opted-out` are not among them: the contact answered, and said no or stop.
 NOT_REACHED = frozenset({BUSY, NO_ANSWER, UNREACHABLE, FAILED})
 
 

@@ -36,6 +36,7 @@ CHUNK_CHARS, MAX_CHUNKS = 30_000, 12
 class Counts:
     by_status: dict[str, int] = field(default_factory=dict)
     by_outcome: dict[str, int] = field(default_factory=dict)  # done recipients by their final outcome
+    by_choice: dict[str, int] = field(default_factory=dict)  # done recipients by the poll key they chose
     attempts: int = 0
     called: int = 0  # recipients called at least once
     duration_sum: float = 0.0  # answered-to-ended seconds, over the recipients that have a duration
@@ -59,6 +60,7 @@ class Counts:
         _add_counts(self.by_status, other.by_status, sign)
         _add_counts(self.by_outcome, other.by_outcome, sign)
         _add_counts(self.by_answered_number, other.by_answered_number, sign)
+        _add_counts(self.by_choice, other.by_choice, sign)
         self.attempts += sign * other.attempts
         self.called += sign * other.called
         self.duration_sum = round(self.duration_sum + sign * other.duration_sum, 3)
@@ -98,6 +100,9 @@ def contribution(recipient: Recipient) -> Counts:
         numbers = recipient.numbers
         if len(numbers) > 1 and recipient.answered_number in numbers:
             counts.by_answered_number = {str(numbers.index(recipient.answered_number) + 1): 1}
+        key = (recipient.choice or {}).get("key")
+        if isinstance(key, str) and key:
+            counts.by_choice = {key: 1}
         # A done recipient whose call never got an end time (a dial given up on) counts from its last call.
         moment = parse_time(recipient.ended_at) or parse_time(recipient.last_call_at)
         if moment is not None:
@@ -143,6 +148,7 @@ def to_entity(partition: str, row: str, counts: Counts) -> dict[str, Any]:
         "RowKey": row,
         "byStatus": json.dumps(counts.by_status, sort_keys=True),
         "byOutcome": json.dumps(counts.by_outcome, sort_keys=True),
+        "byChoice": json.dumps(counts.by_choice, sort_keys=True),
         "attempts": counts.attempts,
         "called": counts.called,
         "durationSum": float(counts.duration_sum),
@@ -166,6 +172,7 @@ def from_entity(entity: Mapping[str, Any]) -> Counts:
     return Counts(
         by_status=json.loads(entity.get("byStatus") or "{}"),
         by_outcome=json.loads(entity.get("byOutcome") or "{}"),
+        by_choice=json.loads(entity.get("byChoice") or "{}"),
         attempts=int(entity.get("attempts", 0) or 0),
         called=int(entity.get("called", 0) or 0),
         duration_sum=float(entity.get("durationSum", 0) or 0),

@@ -6,7 +6,9 @@
   rate go straight to the oldest recipient of the same campaign (`line_freed` → `Lines.hand_over`), so the line
   is never idle in between and the campaign's count of live calls does not change. When nobody of that campaign
   waits, the line is given up and the campaigns waiting longest that use the number get a chance at it.
-- Either way a `campaign-dial` message carrying the grant is sent, and the dial places the call.
+- Either way a `campaign-dial` message carrying the grant is sent, and the dial places the call. A line handed
+  on by an ended call is dialled in this process at once (`dial_here`), with the message held back as the
+  fallback, so the line is not idle for the queue's polling interval.
 - A pump (CampaignService.pump, on a timer) starts whatever the above missed: lines freed by a call without a
   campaign, a cap that was raised, races between a recipient joining the line and a line freeing elsewhere.
 
@@ -16,6 +18,7 @@ Nothing waits by polling for a line: a recipient without one sits in the line un
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ logger = logging.getLogger(__name__)
 CAMPAIGN_CACHE_SECONDS = 2.0
 KICK_LIMIT = 100  # calls one kick starts at most (an admission message holds 100 recipients)
 SLEEP_UNDER_SECONDS = 1.0  # a start this close is waited for in the dial; a later one is a delayed message
+HELD_DIAL_SECONDS = 30  # a handed-over dial's message waits this long before it does the dial itself
 
 
 def idempotency_key(campaign_id: str, recipient_id: str, dial: int) -> str:
@@ -64,6 +68,9 @@ class Dispatcher:
     outbox: Outbox
     read_campaign: Callable[[str], Campaign]
     holder_for: Callable[[str, str, int], str]  # (campaign, recipient id, dial) -> the call leg id that call will have
+    # CampaignService.dial (see shared/services.py). Without it, every dial goes through the queue.
+    dial_here: Callable[[str, str, int, Grant], object] | None = None
+    _dialling = threading.local()  # per thread: a dial that frees a line hands it on by queue, not recursively
     _cache: dict[str, tuple[float, Campaign]] = field(default_factory=dict, repr=False)
     _opened: set[str] = field(default_factory=set, repr=False)
 
@@ -130,11 +137,32 @@ class Dispatcher:
                 if head is not None:
                     given = self.lines.hand_over(grant, wanted_for(campaign, self._holder(head)))
                     if given is not None:
-                        self._send_dial(head, given)
+                        self._dial_handed_over(head, given)
                         return
                     self.lines.unclaim(head)
         self.lines.release(grant)
         self._offer(grant.caller_id, except_campaign=campaign_id)
+
+    def _dial_handed_over(self, head: Waiting, grant: Grant) -> None:
+        """Place the call on the line it was handed, in this process: through the queue the line would stay idle
+        until the next poll of `campaign-dial` (up to maxPollingInterval). The message goes first all the same,
+        held back for HELD_DIAL_SECONDS, so a crash before the call is placed delays the recipient, never loses
+        it; it is withdrawn once the dial is done (were it not, the dial it makes sees the call placed)."""
+        if self.dial_here is None or getattr(self._dialling, "active", False):
+            self._send_dial(head, grant)
+            return
+        held = self.outbox.send_held(dial_message(head.campaign_id, head.recipient_id, head.dial, grant),
+                                     HELD_DIAL_SECONDS)
+        self.lines.called(head)
+        self._dialling.active = True
+        try:
+            self.dial_here(head.campaign_id, head.recipient_id, head.dial, grant)
+        except Exception as error:  # whatever went wrong, the held message does the dial again later
+            logger.warning("Dial of campaign %s failed here, its message retries it: %r", head.campaign_id, error)
+            return
+        finally:
+            self._dialling.active = False
+        self.outbox.withdraw(held)
 
     def _offer(self, caller_id: str, except_campaign: str | None) -> None:
         """A line of `caller_id` is free: start the campaign that has waited longest among those using it."""

@@ -18,10 +18,18 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.calls.flow import ANSWERED, ANSWERED_WITHOUT_INPUT, CONFIRMED, DECLINED, ESCALATED
+from shared.calls.flow import (
+    ANSWERED,
+    ANSWERED_WITHOUT_INPUT,
+    CHOSEN,
+    CONFIRMED,
+    DECLINED,
+    ESCALATED,
+    OPTED_OUT,
+)
 from shared.campaigns.counters import Counts, minute_start, parse_time
 
-REACHED_OUTCOMES = (CONFIRMED, DECLINED, ESCALATED, ANSWERED, ANSWERED_WITHOUT_INPUT)
+REACHED_OUTCOMES = (CONFIRMED, DECLINED, CHOSEN, ESCALATED, OPTED_OUT, ANSWERED, ANSWERED_WITHOUT_INPUT)
 MILESTONES = (0.5, 0.9)
 MAX_POINTS = 24
 

@@ -33,13 +33,16 @@ from shared.calls.flow import (
     ANSWERED,
     ANSWERED_WITHOUT_INPUT,
     BUSY,
+    CHOSEN,
     CONFIRMED,
     DECLINED,
     ESCALATED,
     FAILED,
     NO_ANSWER,
+    OPTED_OUT,
     UNREACHABLE,
 )
+from shared.calls.suppressions import SUPPRESSED
 from shared.campaigns.counters import Counts, counts_of, minute_start, parse_time
 from shared.campaigns.reach import reach
 from shared.campaigns.store import (
@@ -57,7 +60,11 @@ from shared.campaigns.store import (
 from shared.ids import is_campaign_id
 
 STATUSES = (QUEUED, WAITING, CALLING, DONE, CANCELLED, EXPIRED)
-OUTCOMES = (CONFIRMED, DECLINED, ESCALATED, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER, UNREACHABLE, FAILED)
+OUTCOMES = (
+    CONFIRMED, DECLINED, CHOSEN, ESCALATED, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER, UNREACHABLE, FAILED,
+    OPTED_OUT,
+)  # a call's; a recipient may also end SUPPRESSED (not called), listed after these
+SUPPRESSION_BYPASSED = "suppression list bypassed (emergency)"
 ACTIVE, COMPLETED = "active", "completed"
 
 
@@ -108,10 +115,13 @@ def summarize(campaign: Campaign, data: Counts | Iterable[Recipient], now: datet
         },
         "byStatus": by_status,
         "byOutcome": outcome_counts(counts),
+        "byChoice": choice_counts(campaign, counts),
         "attempts": counts.attempts,
         "timings": timings,
         "reach": reach(counts, campaign.config, first, until, timings["meanCallSeconds"], bucket_seconds(span)),
         "settings": {k: copy.deepcopy(v) for k, v in campaign.config.items() if k != "plan"},
+        # Whether numbers on the suppression list are left uncalled ("checked") or called anyway.
+        "suppressionList": SUPPRESSION_BYPASSED if campaign.config.get("suppressionBypassed") else "checked",
     }
 
 
@@ -130,6 +140,16 @@ def outcome_counts(data: Counts | Iterable[Recipient]) -> dict[str, int]:
     """Final outcomes of the done recipients, known outcomes first in a fixed order, then any others."""
     counts = _as_counts(data).by_outcome
     return {name: counts[name] for name in sorted(counts, key=_outcome_order) if counts[name]}
+
+
+def choice_counts(campaign: Campaign, data: Counts | Iterable[Recipient]) -> dict[str, dict[str, Any]]:
+    """A poll's answers among the done recipients: every choice of the plan in key order, with its label, even
+    when nobody chose it (so a report shows the whole question); empty for a plan without choices."""
+    counts = _as_counts(data).by_choice
+    collect = (campaign.config.get("plan") or {}).get("collect") or {}
+    labels: dict[str, str | None] = dict(collect.get("choices") or {})
+    labels.update({key: None for key in counts if key not in labels})  # not offered (should not happen)
+    return {key: {"label": labels[key], "count": counts.get(key, 0)} for key in sorted(labels)}
 
 
 def _until(counts: Counts, by_status: Mapping[str, int], status: str, now: datetime) -> datetime:
@@ -168,6 +188,9 @@ CSV_COLUMNS = (
     "endedAt",
     "durationSeconds",
     "digits",
+    "choice",
+    "choiceLabel",
+    "voicemailLeft",
     "callLegId",
     "language",
     "data",
@@ -200,6 +223,9 @@ def calls_csv(recipients: Iterable[Recipient], *, header: bool = True) -> str:
                 _cell(r.ended_at),
                 _number(r.duration_seconds),
                 _cell(r.digits),
+                _cell((r.choice or {}).get("key")),
+                _cell((r.choice or {}).get("label")),
+                "true" if r.voicemail_left else "false" if r.attempts else "",  # blank: not called yet
                 _cell(r.call_leg_id),
                 _cell(r.language),
                 json.dumps(r.data, ensure_ascii=False, separators=(",", ":")) if r.data else "",  # starts with {
@@ -231,6 +257,7 @@ def _number(value: float | None) -> str:
 OUTCOME_COLOURS = {
     CONFIRMED: "#2e7d32",
     DECLINED: "#c62828",
+    CHOSEN: "#00695c",
     ESCALATED: "#6a1b9a",
     ANSWERED: "#1565c0",
     ANSWERED_WITHOUT_INPUT: "#64b5f6",
@@ -238,6 +265,8 @@ OUTCOME_COLOURS = {
     NO_ANSWER: "#f9a825",
     UNREACHABLE: "#757575",
     FAILED: "#4e342e",
+    OPTED_OUT: "#880e4f",
+    SUPPRESSED: "#9e9e9e",
 }
 _SPARE_COLOURS = ("#00838f", "#ad1457", "#9e9d24", "#5d4037", "#455a64")
 BUCKET_SIZES = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
@@ -281,6 +310,7 @@ def report_html(campaign: Campaign, summary: Mapping[str, Any], data: Counts | I
             for name, n in outcomes.items()
         ],
         finished=finished,
+        answers=_answer_rows(summary.get("byChoice") or {}),
         chart=outcome_chart_data(counts, zone),
         progress=_progress_data(summary),
         answered_numbers=_answered_number_rows(counts),
@@ -301,6 +331,16 @@ def _answered_number_rows(counts: Counts) -> list[tuple[str, int, str]]:
 
 def _ordinal(position: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(position, f"{position}th")
+
+
+def _answer_rows(by_choice: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A poll's answers, with each one's share of the recipients who answered."""
+    answered = sum(choice["count"] for choice in by_choice.values())
+    return [
+        {"key": key, "label": choice["label"] or "", "count": choice["count"], "share": _pct(choice["count"], answered),
+         "width": f"{100 * choice['count'] / answered:.1f}" if answered else "0"}
+        for key, choice in by_choice.items()
+    ]
 
 
 def display_zone(config: Mapping[str, Any]) -> tzinfo:

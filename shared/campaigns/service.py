@@ -30,13 +30,14 @@ from typing import Any
 
 from shared.callautomation import CallAutomationError, ThrottledError
 from shared.calls.context import call_leg_id_for
-from shared.calls.flow import BUSY, FAILED, NO_ANSWER, THROTTLED
+from shared.calls.flow import BUSY, DECLINED, FAILED, NO_ANSWER, THROTTLED, UNREACHABLE
 from shared.calls.legs import CallEnded
 from shared.calls.plan_templates import TemplateError, UnknownLanguageError, check_templates
 from shared.calls.plans import CallPlan, language_field, parse_plan
 from shared.calls.requests import CreateCallRequest, call_events_field
 from shared.calls.service import CallService
 from shared.calls.store import CallLegStore
+from shared.calls.suppressions import SUPPRESSED, SuppressionStore
 from shared.campaigns.calling_windows import next_allowed, parse_window, zone_of
 from shared.campaigns.contacts import (
     NOT_REACHED,
@@ -93,6 +94,7 @@ MESSAGE_BYTES = 40_000  # of JSON: Azure queue messages hold 64 KiB, and are sen
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60  # Azure queues hide a message for at most 7 days
 THROTTLED_DELAY_SECONDS = (2.0, 6.0)
 RETRYABLE_OUTCOMES = (BUSY, NO_ANSWER)
+RETRY_ON_CHOICES = (BUSY, NO_ANSWER, FAILED, UNREACHABLE, DECLINED)  # what retry.retryOn may name
 DRAIN_AT_ONCE, DRAIN_PER_PUMP = 200, 500  # waiting recipients finished by a cancel request, and per pump
 CAMPAIGN_FIELDS = (
     "campaignId", "name", "plan", "callerIds", "callbackUri", "requestedCallEvents", "pacing", "retry",
@@ -321,8 +323,9 @@ def _retry(value: Any) -> dict[str, Any]:
     defaults = DEFAULTS["retry"]
     retry_on = string_list_field(fields, "retryOn") if fields.get("retryon") is not None else defaults["retryOn"]
     for index, outcome in enumerate(retry_on):
-        if outcome not in ("busy", "no-answer", "failed", "unreachable"):
-            raise ValidationError(f"retry.retryOn[{index}]", "must be busy, no-answer, failed or unreachable.")
+        if outcome not in RETRY_ON_CHOICES:
+            raise ValidationError(f"retry.retryOn[{index}]", "must be busy, no-answer, failed, unreachable or "
+                                  "declined.")
     return {
         "maxAttempts": _whole(fields, "maxAttempts", defaults["maxAttempts"], 1, 10),
         "delaySeconds": _whole(fields, "delaySeconds", defaults["delaySeconds"], 1, MAX_QUEUE_DELAY_SECONDS),
@@ -380,9 +383,15 @@ class CampaignService:
     dispatcher: Dispatcher
     outbox: Outbox
     clock: Clock = system_clock
+    suppressions: SuppressionStore | None = None  # numbers never called (unless bypassed, below)
+    # SUPPRESSION_EMERGENCY_BYPASS: an emergency campaign calls suppressed numbers too. Decided when a campaign is
+    # created and kept in its config (`suppressionBypassed`), so its report says what its dials did.
+    suppression_emergency_bypass: bool = False
 
     def create(self, campaign: Campaign, recipients: list[RecipientEntry]) -> Campaign:
         campaign.created_at = campaign.created_at or iso(self.clock())
+        if campaign.config.get("emergency") and self.suppression_emergency_bypass:
+            campaign.config["suppressionBypassed"] = True
         self.campaigns.create_campaign(campaign)
         self.dispatcher.open(campaign)
         self.submit(campaign.campaign_id, recipients)
@@ -542,6 +551,8 @@ class CampaignService:
         resuming = recipient.dials == dial  # an earlier try marked the call but stopped before ACS answered
         if not resuming:
             why_not = self._may_call(campaign, recipient, dial, now)
+            if why_not == "ready" and self._suppressed(campaign, recipient, dial, now):
+                why_not = SUPPRESSED
             if why_not != "ready":
                 self._line_freed(grant, campaign_id)
                 return why_not
@@ -596,6 +607,41 @@ class CampaignService:
 
     def _line_freed(self, grant: Grant, campaign_id: str) -> None:
         self.dispatcher.line_freed(grant, campaign_id)
+
+    def _suppressed(self, campaign: Campaign, recipient: Recipient, dial: int, now: datetime) -> bool:
+        """Whether the number is on the suppression list (and this campaign does not bypass it): the recipient is
+        then done with outcome `suppressed`, without a call. Checked at every dial, so a number added while the
+        campaign runs is not called again."""
+        if self.suppressions is None or campaign.config.get("suppressionBypassed"):
+            return False
+        if not self.suppressions.is_suppressed(recipient.phone_number):
+            return False
+
+        moved_on: list[bool] = []
+
+        def suppress(current: Recipient) -> None:
+            moved_on.clear()
+            if current.status not in (QUEUED, WAITING) or current.dials >= dial:
+                return
+            entry: dict[str, Any] = {"dial": dial, "outcome": SUPPRESSED, "at": iso(now)}
+            if current.phone_numbers:
+                entry.update(numberIndex=current.number_index, phoneNumber=current.phone_number)
+            current.history = [*current.history, entry]
+            if current.number_index + 1 < len(current.numbers):
+                current.number_index += 1  # a contact's other numbers are still called: at once, not this one
+                moved_on.append(True)
+                return
+            current.status, current.outcome, current.next_attempt_at = DONE, SUPPRESSED, None
+            current.outcome_code = {"code": 0, "subCode": 0, "message": "The number is on the suppression list."}
+            current.ended_at = iso(now)
+            best = best_call(current.history) if current.phone_numbers else None
+            if best is not None and best.get("outcome") != SUPPRESSED:
+                current.outcome, current.outcome_code = best.get("outcome"), best.get("outcomeCode")
+
+        self.campaigns.update_recipient(campaign.campaign_id, recipient.recipient_id, suppress, recipient)
+        if moved_on:
+            self._again(campaign.campaign_id, recipient.recipient_id, dial + 1, 0)
+        return True
 
     def record_result(
         self, campaign_id: str, recipient_id: str, call_leg_id: str, ended: CallEnded | None = None
@@ -697,6 +743,7 @@ class CampaignService:
                 entry.update(
                     startedAt=leg.started_at, answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits
                 )
+                entry.update(_poll_facts(leg))
             current.history = [*current.history, entry]
             if outcome == THROTTLED:
                 current.attempts -= 1  # ACS refused to start the call: that is not the callee's answer
@@ -707,6 +754,7 @@ class CampaignService:
             if leg is not None:
                 current.digits, current.answered_at, current.ended_at = leg.digits, leg.answered_at, leg.ended_at
                 current.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
+                current.choice, current.voicemail_left = leg.choice, leg.voicemail_left
             if outcome not in NOT_REACHED:
                 current.answered_number = current.phone_number
             if moves_on(outcome, current.number_index, len(current.numbers)) and campaign.status != "cancelled":
@@ -747,6 +795,16 @@ class CampaignService:
         self.campaigns.update_recipient(recipient.campaign_id, recipient.recipient_id, finish)
 
 
+def _poll_facts(leg: CallEnded) -> dict[str, Any]:
+    """A call's poll answer and voicemail, for its history entry: only when there is one (most calls have none)."""
+    facts: dict[str, Any] = {}
+    if leg.choice:
+        facts["choice"] = dict(leg.choice)
+    if leg.voicemail_left:
+        facts["voicemailLeft"] = True
+    return facts
+
+
 def _retried(outcome: str | None, recipient: Recipient, retry: dict[str, Any], campaign: Campaign) -> bool:
     """Whether a call (or a round of the contact's numbers) that ended with `outcome` is followed by another
     attempt: each of its numbers gets up to maxAttempts calls."""
@@ -769,8 +827,9 @@ def _correct(
         return False
     corrected = {**entry, "outcome": outcome, "outcomeCode": code, "correctedFrom": entry.get("outcome")}
     if leg is not None:
-        corrected.update(answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits)
+        corrected.update(answeredAt=leg.answered_at, endedAt=leg.ended_at, digits=leg.digits, **_poll_facts(leg))
         recipient.digits, recipient.answered_at, recipient.ended_at = leg.digits, leg.answered_at, leg.ended_at
+        recipient.choice, recipient.voicemail_left = leg.choice, leg.voicemail_left
         recipient.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
     recipient.history = [corrected if e is entry else e for e in recipient.history]
     recipient.outcome, recipient.outcome_code = outcome, code

@@ -94,6 +94,8 @@ class Recipient:
     outcome_code: dict[str, Any] | None = None
     call_leg_id: str | None = None
     digits: str | None = None
+    choice: dict[str, str] | None = None  # a poll's answer on its last call, {key, label}
+    voicemail_left: bool = False  # its last call left the plan's voicemail
     submitted_at: str | None = None
     first_call_at: str | None = None
     last_call_at: str | None = None
@@ -440,7 +442,7 @@ def read_continuation(token: str) -> tuple[int, str]:
     return bucket, after
 
 
-_JSON_FIELDS = ("outcome_code", "history", "data", "phone_numbers")
+_JSON_FIELDS = ("outcome_code", "history", "data", "choice", "phone_numbers")
 
 
 def _recipient_entity(recipient: Recipient) -> dict[str, Any]:

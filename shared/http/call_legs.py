@@ -28,6 +28,8 @@ def describe_leg(leg: CallLeg, timeline: list[dict[str, Any]]) -> dict[str, Any]
         "outcome": leg.outcome,
         "outcomeCode": leg.outcome_code,
         "digits": leg.digits,
+        "choice": leg.choice,
+        "voicemailLeft": leg.voicemail_left,
         "plan": leg.plan,
         "campaignId": leg.campaign_id,
         "attempt": leg.attempt or None,

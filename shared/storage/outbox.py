@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
 from shared.telemetry import with_trace
@@ -28,6 +29,19 @@ class Outbox:
     def send(self, messages: Iterable[OutboxMessage], *, delay_seconds: int | None = None) -> None:
         for queue_name, text in messages:
             self._client(queue_name).send_message(with_trace(text), visibility_timeout=delay_seconds or None)
+
+    def send_held(self, message: OutboxMessage, hold_seconds: int) -> tuple[str, Any]:
+        """Send a message that stays hidden for `hold_seconds`: the fallback for work this process is about to do
+        itself. `withdraw` deletes it once that work is done; if the process dies first, the message does it."""
+        queue_name, text = message
+        return queue_name, self._client(queue_name).send_message(with_trace(text), visibility_timeout=hold_seconds)
+
+    def withdraw(self, held: tuple[str, Any]) -> None:
+        queue_name, sent = held
+        try:
+            self._client(queue_name).delete_message(sent.id, sent.pop_receipt)
+        except ResourceNotFoundError:
+            pass  # already gone: its receiver found the work done
 
     def _client(self, queue_name: str) -> QueueClient:
         with self._lock:

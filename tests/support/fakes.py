@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import TypeVar
 
 from shared.calls.legs import CallLeg
@@ -259,13 +260,23 @@ class Queue:
     def __init__(self) -> None:
         self.messages: list[str] = []
         self.delays: list[int | None] = []
+        self.deleted: list[str] = []
 
     def create_queue(self) -> None:
         pass
 
-    def send_message(self, text: str, visibility_timeout: int | None = None) -> None:
+    def send_message(self, text: str, visibility_timeout: int | None = None) -> SimpleNamespace:
         self.messages.append(text)
         self.delays.append(visibility_timeout)
+        return SimpleNamespace(id=str(len(self.messages) - 1), pop_receipt="receipt")
+
+    def delete_message(self, message_id: str, pop_receipt: str) -> None:
+        self.deleted.append(self.messages[int(message_id)])
+
+    @property
+    def pending(self) -> list[str]:
+        """What was sent and not withdrawn."""
+        return [m for m in self.messages if m not in self.deleted]
 
 
 def campaign_service(

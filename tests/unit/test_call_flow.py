@@ -1,6 +1,7 @@
 """The plan engine: which step follows each event, and which outcome a call ends with."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -156,7 +157,8 @@ def test_a_late_connection_to_a_call_the_app_gave_up_on_is_hung_up():
     ("code", "sub_code", "outcome"),
     [
         (486, 8539, "busy"),
-        (603, 8538, "busy"),
+        (603, 8538, "declined"),  # the callee rejected the ringing call
+        (603, 0, "declined"),
         (480, 560480, "no-answer"),
         (408, 0, "no-answer"),
         (480, 10078, "unreachable"),
@@ -185,3 +187,123 @@ def test_an_unanswered_call_without_result_failed():
 )
 def test_plan_steps_survive_being_written_down(action):
     assert action_from_json(action_to_json(action)) == action
+
+
+POLL = parse_plan(
+    {
+        "prompt": {"text": "Press 1 if the power is on, 2 if not, 3 if it flickers."},
+        "collect": {"choices": {"2": "No power", "1": "Power on", "3": "Flickers"}, "timeoutSeconds": 3,
+                    "maxPrompts": 2},
+        "escalation": {"key": "0", "participant": "8:acs:desk"},
+        "goodbye": {"text": "Thank you."},
+        "voicemail": {"text": "This is City Power checking on your supply. Please call 555 0100."},
+    }
+)
+SILENCE = {"code": 400, "subCode": 8510, "message": "silence"}
+
+
+@pytest.mark.parametrize(("tone", "key", "label"), [("one", "1", "Power on"), ("three", "3", "Flickers")])
+def test_a_poll_choice_is_the_outcome_then_goodbye_then_hang_up(tone, key, label):
+    leg = _leg(POLL)
+    drive_plan(leg, _event("CallConnected"), NOW)
+
+    actions = drive_plan(leg, _event("RecognizeCompleted", "plan:ask", None, **_tones(tone)), NOW)
+
+    assert (leg.outcome, leg.choice, leg.digits) == ("chosen", {"key": key, "label": label}, key)
+    assert actions == [Play(POLL.goodbye, "plan:goodbye")]
+    assert drive_plan(leg, _event("PlayCompleted", "plan:goodbye"), NOW) == [HangUp()]
+    drive_plan(leg, _event("CallDisconnected", result={"code": 200, "subCode": 7000}), NOW)
+    assert (leg.outcome, leg.choice, leg.voicemail_left) == ("chosen", {"key": key, "label": label}, False)
+
+
+def test_a_poll_asks_again_after_a_key_it_does_not_offer_and_the_first_choice_counts():
+    leg = _leg(POLL)
+    drive_plan(leg, _event("CallConnected"), NOW)
+
+    again = drive_plan(leg, _event("RecognizeCompleted", "plan:ask", None, **_tones("seven")), NOW)
+    assert again == [AskForKey(POLL.prompt, 3)] and leg.choice is None
+    later = replace(_event("RecognizeCompleted", "plan:ask", None, **_tones("one")),
+                    id="later", time="2026-01-01T00:00:09+00:00")
+    earlier = replace(_event("RecognizeCompleted", "plan:ask", None, **_tones("two")),
+                      id="earlier", time="2026-01-01T00:00:05+00:00")
+    drive_plan(leg, later, NOW)
+    drive_plan(leg, earlier, NOW)  # arrives last, happened first: it decides
+
+    assert leg.choice == {"key": "2", "label": "No power"} and leg.outcome == "chosen"
+
+
+def test_confirm_and_decline_keys_mean_nothing_in_a_poll_without_them():
+    plan = parse_plan({"prompt": {"text": "Press 4 or 5."}, "collect": {"choices": {"4": "Yes", "5": "No"}}})
+    leg = _leg(plan)
+    drive_plan(leg, _event("CallConnected"), NOW)
+
+    drive_plan(leg, _event("RecognizeCompleted", "plan:ask", None, **_tones("one")), NOW)
+    drive_plan(leg, _event("CallDisconnected", result={"code": 200, "subCode": 7000}), NOW)
+
+    assert (leg.outcome, leg.choice) == ("answered-without-input", None)
+
+
+def _silent_to_the_end(leg):
+    drive_plan(leg, _event("CallConnected"), NOW)
+    assert drive_plan(leg, _event("RecognizeFailed", "plan:ask", SILENCE), NOW) == [AskForKey(POLL.prompt, 3)]
+    return drive_plan(leg, _event("RecognizeFailed", "plan:ask", SILENCE), NOW)
+
+
+def test_after_silence_the_voicemail_is_played_in_full_then_the_call_hangs_up():
+    leg = _leg(POLL)
+
+    assert _silent_to_the_end(leg) == [Play(POLL.voicemail, "plan:voicemail")]
+    assert leg.voicemail_left is False  # not until it played to its end
+    assert drive_plan(leg, _event("PlayCompleted", "plan:voicemail"), NOW) == [HangUp()]
+    drive_plan(leg, _event("CallDisconnected", result={"code": 200, "subCode": 7000}), NOW)
+
+    assert (leg.outcome, leg.voicemail_left, leg.choice) == ("answered-without-input", True, None)
+
+
+def test_a_voicemail_that_failed_to_play_is_not_left_and_the_call_still_hangs_up():
+    leg = _leg(POLL)
+    _silent_to_the_end(leg)
+
+    failed = {"code": 400, "subCode": 8535, "message": "Action failed, file format is invalid."}
+    assert drive_plan(leg, _event("PlayFailed", "plan:voicemail", failed), NOW) == [HangUp()]
+    drive_plan(leg, _event("CallDisconnected", result={"code": 200, "subCode": 7000}), NOW)
+
+    assert (leg.outcome, leg.voicemail_left) == ("answered-without-input", False)
+
+
+def test_a_voicemail_play_reported_after_the_hang_up_still_counts():
+    leg = _leg(POLL)
+    _silent_to_the_end(leg)
+
+    drive_plan(leg, _event("CallDisconnected", result={"code": 200, "subCode": 7000}), NOW)
+    assert drive_plan(leg, _event("PlayCompleted", "plan:voicemail"), NOW) == []
+
+    assert (leg.outcome, leg.voicemail_left) == ("answered-without-input", True)
+
+
+def test_someone_pressing_only_keys_the_poll_does_not_offer_gets_no_voicemail():
+    leg = _leg(POLL)
+    drive_plan(leg, _event("CallConnected"), NOW)
+    drive_plan(leg, _event("RecognizeFailed", "plan:ask", SILENCE), NOW)
+
+    last = drive_plan(leg, _event("RecognizeCompleted", "plan:ask", None, **_tones("seven")), NOW)
+
+    assert last == [HangUp()] and leg.voicemail_left is False
+
+
+def test_a_key_pressed_means_no_voicemail():
+    leg = _leg(POLL)
+    drive_plan(leg, _event("CallConnected"), NOW)
+
+    actions = drive_plan(leg, _event("RecognizeCompleted", "plan:ask", None, **_tones("two")), NOW)
+
+    assert actions == [Play(POLL.goodbye, "plan:goodbye")] and leg.voicemail_left is False
+
+
+@pytest.mark.parametrize("failure", ["CreateCallFailed", "CallDisconnected"])
+def test_a_callee_rejecting_the_ringing_call_has_declined(failure):
+    leg = _leg()
+
+    drive_plan(leg, _event(failure, result={"code": 603, "subCode": 8538, "message": "Call declined"}), NOW)
+
+    assert leg.answered_at is None and leg.outcome == "declined"

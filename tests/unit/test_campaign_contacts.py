@@ -19,6 +19,7 @@ from shared.campaigns.reports import calls_csv, report_html, summarize
 from shared.campaigns.service import DEFAULTS, RecipientEntry, parse_recipients, parse_recipients_csv
 from shared.campaigns.store import CALLING, DONE, EXPIRED, QUEUED, WAITING, Campaign, Recipient
 from shared.fields import ValidationError
+from shared.lines import Grant, Waiting
 from shared.logs import recipient_label
 from tests.support import fakes
 
@@ -326,3 +327,36 @@ def test_a_late_answer_on_the_first_number_calls_off_the_move_to_the_second():
     done = tables.get_recipient(CAMPAIGN, "patient:42")
     assert (done.status, done.outcome, done.answered_number) == (DONE, "answered-without-input", FIRST)
     assert service.ready(CAMPAIGN, "patient:42", 2) == "stale"  # the queued dial of the second number stops
+
+
+class _Listed:
+    """A suppression list holding some numbers."""
+
+    def __init__(self, *numbers: str) -> None:
+        self.numbers = set(numbers)
+
+    def is_suppressed(self, phone_number: str) -> bool:
+        return phone_number in self.numbers
+
+
+def test_a_contacts_suppressed_number_is_skipped_and_its_next_number_called():
+    service, tables, _, queue = _service([FIRST, SECOND])
+    service.suppressions, service.suppression_emergency_bypass = _Listed(FIRST), False
+    ready_now = Waiting(CAMPAIGN, "patient:42", 1, NOW.isoformat())
+    service.dispatcher.start_waiting(tables.get_campaign(CAMPAIGN), [ready_now])
+    (first,) = [m for m in map(json.loads, queue.messages) if "grant" in m]
+
+    assert service.dial(CAMPAIGN, "patient:42", 1, Grant.from_dict(first["grant"]), now=NOW) == "suppressed"
+
+    skipped = tables.get_recipient(CAMPAIGN, "patient:42")
+    assert (skipped.status, skipped.number_index, skipped.phone_number, skipped.attempts) == (QUEUED, 1, SECOND, 0)
+    assert [(e["outcome"], e["phoneNumber"]) for e in skipped.history] == [("suppressed", FIRST)]
+    ready = [m for m in map(json.loads, queue.messages) if "grant" not in m]
+    assert ready[-1]["dial"] == 2  # the next number joins the line at once
+
+    service.suppressions = _Listed(FIRST, SECOND)  # both on the list: the contact ends suppressed
+    service.ready(CAMPAIGN, "patient:42", 2, now=NOW)
+    (second,) = [m for m in map(json.loads, queue.messages) if "grant" in m and m["dial"] == 2]
+    assert service.dial(CAMPAIGN, "patient:42", 2, Grant.from_dict(second["grant"]), now=NOW) == "suppressed"
+    done = tables.get_recipient(CAMPAIGN, "patient:42")
+    assert (done.status, done.outcome, done.attempts) == (DONE, "suppressed", 0)

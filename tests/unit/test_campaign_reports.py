@@ -189,7 +189,7 @@ def test_the_csv_has_a_row_per_recipient_with_every_column():
 
     assert text.splitlines()[0] == (
         "phoneNumber,status,outcome,outcomeCode,attempts,firstCallAt,lastCallAt,answeredAt,endedAt,"
-        "durationSeconds,digits,callLegId,language,data,recipientId,answeredNumber"
+        "durationSeconds,digits,choice,choiceLabel,voicemailLeft,callLegId,language,data,recipientId,answeredNumber"
     )
     assert len(rows) == 8
     assert rows[0] == {
@@ -204,6 +204,9 @@ def test_the_csv_has_a_row_per_recipient_with_every_column():
         "endedAt": _at(2),
         "durationSeconds": "20",
         "digits": "1",
+        "choice": "",
+        "choiceLabel": "",
+        "voicemailLeft": "false",
         "callLegId": "leg-0001",
         "language": "",
         "data": "",

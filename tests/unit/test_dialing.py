@@ -2,6 +2,7 @@
 
 import json
 
+from shared.campaigns.dialing import HELD_DIAL_SECONDS
 from shared.campaigns.service import DEFAULTS
 from shared.campaigns.store import CANCELLED, QUEUED, Campaign, Recipient
 from shared.lines import Grant, Waiting
@@ -54,6 +55,54 @@ def test_an_ended_call_hands_its_line_to_the_oldest_recipient_of_its_campaign():
     (ended, given), = lines.handed_over
     assert given.line == ended.line  # the same line, never free in between
     assert lines.released == []
+
+
+def test_a_handed_over_line_is_dialled_here_at_once_and_its_held_message_withdrawn():
+    service, tables, lines, queue = _setup(cap=1)
+    dialled_here = []
+    service.dispatcher.dial_here = lambda *dial: dialled_here.append(dial)
+    service.dispatcher.start_waiting(tables.get_campaign("a"), _ready(tables, "a", "+1", "+2"))
+    first = fakes_grant(json.loads(queue.messages[0])["grant"])
+
+    service.dispatcher.line_freed(first, "a")
+
+    ((campaign_id, phone, dial, grant),) = dialled_here
+    assert (campaign_id, phone, dial) == ("a", "+2", 1) and grant.line == first.line
+    assert queue.delays[-1] == HELD_DIAL_SECONDS  # sent first, held back as the fallback...
+    assert [json.loads(m)["recipientId"] for m in queue.pending] == ["+1"]  # ...and withdrawn once dialled
+    assert lines.waiting_count("a") == 0
+
+
+def test_a_handed_over_dial_that_fails_here_is_left_to_its_held_message():
+    service, tables, _, queue = _setup(cap=1)
+
+    def fail(*dial):
+        raise ConnectionError("storage went away")
+
+    service.dispatcher.dial_here = fail
+    service.dispatcher.start_waiting(tables.get_campaign("a"), _ready(tables, "a", "+1", "+2"))
+
+    service.dispatcher.line_freed(fakes_grant(json.loads(queue.messages[0])["grant"]), "a")
+
+    held = json.loads(queue.pending[-1])
+    assert held["recipientId"] == "+2" and held["grant"] and queue.delays[-1] == HELD_DIAL_SECONDS
+
+
+def test_a_line_freed_by_a_dial_done_here_goes_on_by_queue_not_by_recursion():
+    service, tables, _, queue = _setup(cap=1)
+    dialled_here = []
+
+    def dial_that_frees_its_line(campaign_id, phone, dial, grant):
+        dialled_here.append(phone)
+        service.dispatcher.line_freed(grant, campaign_id)  # e.g. ACS refused the call at once
+
+    service.dispatcher.dial_here = dial_that_frees_its_line
+    service.dispatcher.start_waiting(tables.get_campaign("a"), _ready(tables, "a", "+1", "+2", "+3"))
+
+    service.dispatcher.line_freed(fakes_grant(json.loads(queue.messages[0])["grant"]), "a")
+
+    assert dialled_here == ["+2"]
+    assert [json.loads(m)["recipientId"] for m in queue.pending] == ["+1", "+3"]
 
 
 def test_a_line_nobody_of_its_campaign_wants_goes_to_a_campaign_waiting_for_that_number():

@@ -32,10 +32,11 @@ from shared.calls.requests import (
     parse_play_audio,
 )
 from shared.calls.service import CallService
+from shared.calls.suppressions import parse_addition
 from shared.campaigns.reports import OUTCOMES
 from shared.campaigns.service import parse_campaign, parse_recipients, parse_recipients_csv
 from shared.campaigns.store import Recipient
-from shared.fields import object_fields
+from shared.fields import object_fields, phone_number_field
 from shared.http.call_legs import describe_leg
 from shared.http.errors import call_not_found
 from shared.storage.outbox import Outbox
@@ -71,10 +72,12 @@ BODY_PARSERS: dict[tuple[str, str], Callable[[Any], object]] = {
     ("create_campaign", JSON): lambda body: parse_campaign(body, default_caller_id=None),
     ("add_recipients", JSON): lambda body: parse_recipients(object_fields(body).get("recipients")),
     ("add_recipients", CSV): parse_recipients_csv,
+    ("add_suppression", JSON): parse_addition,
 }
 PATH_PARAMETER_PARSERS: dict[str, Callable[[str], object]] = {
     "participantId": parse_participant_id,
     "campaignId": _campaign_id,
+    "phoneNumber": lambda value: phone_number_field(value, "phoneNumber"),
 }
 
 # `ApiError(404, "CallNotFound", ...)` anywhere in the code the handlers run.
@@ -888,3 +891,20 @@ def test_the_campaign_answers_fit_their_schemas(spec, functions, monkeypatch):
     for name in ("cancel_campaign", "get_campaign", "campaign_calls_csv", "campaign_report"):
         for unknown in ("no-such-campaign", "not a campaign id"):
             assert call(name, unknown).status_code == 404
+
+
+def test_the_suppression_answers_fit_their_schemas(spec):
+    from shared.calls.suppressions import Suppression, opt_out_source
+
+    schemas = "#/components/schemas/"
+    at = "2026-03-02T14:00:12+00:00"
+    entries = [
+        Suppression("+14255550101", "opted-out", opt_out_source("spring-reminders", LEG_ID), at),
+        Suppression("+14255550102", "opted-out", opt_out_source(None, LEG_ID), at),
+        Suppression("+14255550103", "asked by letter", {"type": "api"}, at),
+    ]
+    for entry in entries:
+        assert schema_problems(spec, {"$ref": schemas + "SuppressionEntry"}, entry.to_dict()) == []
+        assert undocumented_properties(spec, {"$ref": schemas + "SuppressionEntry"}, entry.to_dict()) == []
+    page = {"suppressions": [e.to_dict() for e in entries], "continuationToken": "KzE0MjU1NTUwMTAz"}
+    assert schema_problems(spec, {"$ref": schemas + "SuppressionPage"}, page) == []

@@ -1,5 +1,6 @@
 """Written down with an ACS event like queue messages, but carried out in the process that applied the event
-(shared/calls/service.py): the next step of a call's plan, and handing on the line of a call that ended. They travel as
+(shared/calls/service.py): the next step of a call's plan, handing on the line of a call that ended, and putting
+an opted-out number on the suppression list. They travel as
 `(name, text)` outbox entries so a retried callback finds them with the rest of what its event caused."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from shared.lines import Grant
 
 PLAN_STEP = "plan-step"
 LINE_FREED = "line-freed"
+SUPPRESS = "suppress"
 
 
 @dataclass(frozen=True)
@@ -45,3 +47,24 @@ class LineFreedMessage:
     @classmethod
     def from_message(cls, text: str) -> LineFreedMessage:
         return cls(Grant.from_dict(json.loads(text)))
+
+
+@dataclass(frozen=True)
+class SuppressMessage:
+    """The callee pressed the plan's opt-out key: its number goes on the suppression list (adding twice keeps the
+    first entry, so a retried callback may carry it out again)."""
+
+    queue: ClassVar[str] = SUPPRESS
+
+    phone_number: str
+    campaign_id: str | None
+    call_leg_id: str
+
+    def to_message(self) -> str:
+        return json.dumps({"phoneNumber": self.phone_number, "campaignId": self.campaign_id,
+                           "callLegId": self.call_leg_id})
+
+    @classmethod
+    def from_message(cls, text: str) -> SuppressMessage:
+        fields = json.loads(text)
+        return cls(fields["phoneNumber"], fields.get("campaignId"), fields["callLegId"])
