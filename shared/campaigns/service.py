@@ -617,7 +617,8 @@ class CampaignService:
         if not self.suppressions.is_suppressed(recipient.phone_number):
             return False
 
-        moved_on: list[bool] = []
+        moved_on: list[float] = []  # when the contact's next call is due: at once (its next number) or a retry
+        retry = campaign.config["retry"]
 
         def suppress(current: Recipient) -> None:
             moved_on.clear()
@@ -629,18 +630,23 @@ class CampaignService:
             current.history = [*current.history, entry]
             if current.number_index + 1 < len(current.numbers):
                 current.number_index += 1  # a contact's other numbers are still called: at once, not this one
-                moved_on.append(True)
+                moved_on.append(0)
                 return
             current.status, current.outcome, current.next_attempt_at = DONE, SUPPRESSED, None
             current.outcome_code = {"code": 0, "subCode": 0, "message": "The number is on the suppression list."}
             current.ended_at = iso(now)
             best = best_call(current.history) if current.phone_numbers else None
             if best is not None and best.get("outcome") != SUPPRESSED:
+                # The round's calls on its other numbers decide, as when its last number is called.
                 current.outcome, current.outcome_code = best.get("outcome"), best.get("outcomeCode")
+                if _retried(current.outcome, current, retry, campaign):
+                    current.status, current.number_index = WAITING, 0
+                    current.next_attempt_at = iso(now + timedelta(seconds=retry["delaySeconds"]))
+                    moved_on.append(retry["delaySeconds"])
 
         self.campaigns.update_recipient(campaign.campaign_id, recipient.recipient_id, suppress, recipient)
         if moved_on:
-            self._again(campaign.campaign_id, recipient.recipient_id, dial + 1, 0)
+            self._again(campaign.campaign_id, recipient.recipient_id, dial + 1, moved_on[0])
         return True
 
     def record_result(

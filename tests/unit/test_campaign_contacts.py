@@ -360,3 +360,17 @@ def test_a_contacts_suppressed_number_is_skipped_and_its_next_number_called():
     assert service.dial(CAMPAIGN, "patient:42", 2, Grant.from_dict(second["grant"]), now=NOW) == "suppressed"
     done = tables.get_recipient(CAMPAIGN, "patient:42")
     assert (done.status, done.outcome, done.attempts) == (DONE, "suppressed", 0)
+
+
+def test_a_round_ending_on_a_suppressed_number_is_retried_by_its_calls_outcomes():
+    service, tables, legs, queue = _service([FIRST, SECOND], max_attempts=2)
+    service.suppressions, service.suppression_emergency_bypass = _Listed(SECOND), False
+    assert _call_ends(service, tables, legs, "busy") == (FIRST, "next-number")
+    service.ready(CAMPAIGN, "patient:42", 2, now=NOW)
+    (grant,) = [m["grant"] for m in map(json.loads, queue.messages) if "grant" in m and m["dial"] == 2]
+
+    assert service.dial(CAMPAIGN, "patient:42", 2, Grant.from_dict(grant), now=NOW) == "suppressed"
+
+    waiting = tables.get_recipient(CAMPAIGN, "patient:42")
+    assert (waiting.status, waiting.outcome, waiting.number_index) == (WAITING, "busy", 0)  # the call on FIRST
+    assert json.loads(queue.messages[-1])["dial"] == 3 and queue.delays[-1] == 600
