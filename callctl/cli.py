@@ -26,7 +26,7 @@ CAMPAIGN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
 HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 RECIPIENTS_PER_UPLOAD = 1000  # the app takes at most 5000 a request
 CALL_EVENTS = ("participantsUpdated", "dtmfReceived")
-RETRY_OUTCOMES = ("busy", "no-answer", "failed", "unreachable")
+RETRY_OUTCOMES = ("busy", "no-answer", "failed", "unreachable", "declined")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     watching.add_argument("--interval", type=_seconds, default=2.0, help="seconds between polls (default 2)")
 
     submit = commands.add_parser("submit", parents=[connection, watching], help="create a campaign and call a list")
-    submit.add_argument("recipients", type=Path, help="CSV with a phoneNumber column (and optionally timeZone, "
-                        "language and data columns such as name)")
+    submit.add_argument("recipients", type=Path, help="CSV with a phoneNumber (or phoneNumbers: '+1...;+1...') "
+                        "column, and optionally recipientId, timeZone, language, notBefore, notAfter and data "
+                        "columns such as name")
     submit.add_argument("--plan", type=Path, required=True, help="JSON file with the plan (prompt, collect, ...)")
     submit.add_argument("--settings", type=Path, metavar="FILE",
                         help="JSON file with any fields of POST /campaigns (options below win over it)")

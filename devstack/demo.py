@@ -1,17 +1,20 @@
-"""`make demo`: a 50-recipient campaign on the local stack, run with the real CLI, checked against its scripts.
+"""`make demo`: two campaigns on the local stack, run with the real CLI, checked against their scripts.
 
 1. Start Azurite (in memory), the ACS emulator (with a time scale) and the app under devhost, each on a free port,
    so a running `make run` is left alone.
-2. Script 50 recipients on the emulator (confirm, decline, busy then answer, no answer, unreachable, silent) and
-   write recipients.csv and plan.json to a temporary folder.
+2. Appointment reminders to 50 contacts, each with its own id, name and appointment time, in English or Spanish:
+   they confirm, decline, are busy then answer, never answer, are unreachable, stay silent (voicemail), opt out
+   (key 9), or are unreachable on their mobile and answer at home (a second number). Their scripts go to the
+   emulator; recipients.csv and the plan (templates in two languages) to a temporary folder.
 3. Run `python -m callctl campaign submit ...` as a user would (it shows its progress and summary), then
    `python -m callctl campaign report ...` to save report.html and calls.csv.
-4. Check every recipient's outcome and number of calls against its script, and the emulator's peak concurrency
-   against the caps. Exit 1 when anything differs.
+4. A storm poll ("press 1 if your power is on, 2 if not") the same way, to fresh numbers and to everyone who opted
+   out of the reminders: those must not be called (they end `suppressed`).
+5. Check every recipient's outcome, number of calls, answer, voicemail and answering number against its script,
+   and the emulator's peak concurrency against the caps. Exit 1 when anything differs.
 
 Every process this starts is stopped by its own PID when the demo ends, fails or is interrupted (Ctrl-C).
-`local_stack()` is also what `bench/campaign_bench.py` runs on.
-"""
+`local_stack()` is also what `bench/campaign_bench.py` runs on."""
 
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -268,55 +271,143 @@ def peak_overlap(calls: Sequence[EmulatedCall]) -> int:
 
 # -- the scripted recipients ------------------------------------------------------------------------------------
 
-PRESS_ONE = {"answer": "answer", "presses": [{"tones": "1", "afterMs": 800}]}
-PRESS_TWO = {"answer": "answer", "presses": [{"tones": "2", "afterMs": 800}]}
+
+def press(key: str) -> dict[str, Any]:
+    return {"answer": "answer", "presses": [{"tones": key, "afterMs": 800}]}
+
+
+SILENT = {"answer": "answer"}
 
 
 @dataclass(frozen=True)
 class Behaviour:
     name: str
-    script: dict[str, Any]  # PUT /emulator/callees/{number}
+    script: dict[str, Any]  # PUT /emulator/callees/{number}: the recipient's (last) number
     outcome: str  # what the campaign must record
-    calls: int  # how many calls the recipient must get (with the demo's retry settings)
+    calls: int  # how many calls the recipient must get (with the demo's retry settings), on all its numbers
+    first_numbers: tuple[dict[str, Any], ...] = ()  # scripts of the numbers a contact lists before that one
+    choice: str = ""  # a poll's answer
+
+    @property
+    def leaves_voicemail(self) -> bool:
+        return self.outcome == "answered-without-input"
 
 
 BEHAVIOURS = (
-    Behaviour("confirms", PRESS_ONE, "confirmed", 1),
-    Behaviour("declines", PRESS_TWO, "declined", 1),
-    Behaviour("busy, then answers and confirms", {"attempts": [{"answer": "busy"}, PRESS_ONE]}, "confirmed", 2),
+    Behaviour("confirms", press("1"), "confirmed", 1),
+    Behaviour("declines", press("2"), "declined", 1),
+    Behaviour("busy, then answers and confirms", {"attempts": [{"answer": "busy"}, press("1")]}, "confirmed", 2),
     Behaviour("never answers", {"answer": "noAnswer"}, "no-answer", 3),
     Behaviour("unreachable", {"answer": "unreachable"}, "unreachable", 1),
-    Behaviour("answers, stays silent", {"answer": "answer"}, "answered-without-input", 1),
+    Behaviour("answers, silent: voicemail", SILENT, "answered-without-input", 1),
+    Behaviour("opts out (presses 9)", press("9"), "opted-out", 1),
+    Behaviour("mobile unreachable, home confirms", press("1"), "confirmed", 2,
+              first_numbers=({"answer": "unreachable"},)),
 )
+LANGUAGES = ("en-US", "es-US")  # recipients take them in turn
+NAMES = ("Ana", "Ben", "Chloé", "Dev", "Eun-ji", "Femi", "Gus", "Hana", "Iván", "Jo")
 PLAN = {
-    "prompt": {"text": "Hello, this is Contoso Clinic about your visit tomorrow. Press 1 to confirm, 2 to cancel."},
+    "prompt": {"text": "Hello {{name}}, this is Contoso Clinic about your visit on {{appointmentAt|datetime}}. "
+                       "Press 1 to confirm, 2 to cancel, 9 to stop these calls."},
     "collect": {"confirmKey": "1", "declineKey": "2", "timeoutSeconds": 5, "maxPrompts": 2},
-    "goodbye": {"text": "Thank you. Goodbye."},
+    "goodbye": {"text": "Thank you, {{name}}. Goodbye."},
+    "voicemail": {"text": "Hello {{name}}, Contoso Clinic reminding you of your visit on {{appointmentAt|datetime}}."},
+    "optOut": {"key": "9", "confirmation": {"text": "You will not be called again. Goodbye."}},
+    "languages": {"es-US": {
+        "prompt": {"text": "Hola {{name}}, le llama Contoso Clinic por su cita del {{appointmentAt|datetime}}. "
+                           "Pulse 1 para confirmar, 2 para cancelar, 9 para no recibir más llamadas."},
+        "goodbye": {"text": "Gracias, {{name}}. Adiós."},
+        "voicemail": {"text": "Hola {{name}}, Contoso Clinic le recuerda su cita del {{appointmentAt|datetime}}."},
+        "optOutConfirmation": {"text": "No le volveremos a llamar. Adiós."},
+    }},
 }
+# The second campaign: a poll after a storm, to fresh numbers and to everyone who opted out of the reminders
+# (who must not be called: they end `suppressed`).
+POLL_BEHAVIOURS = (
+    Behaviour("has power (presses 1)", press("1"), "chosen", 1, choice="1"),
+    Behaviour("no power (presses 2)", press("2"), "chosen", 1, choice="2"),
+    Behaviour("answers, silent: voicemail", SILENT, "answered-without-input", 1),
+)
+SUPPRESSED = Behaviour("opted out of the reminders", press("9"), "suppressed", 0)
+POLL_PLAN = {
+    "prompt": {"text": "City Power, after the storm: press 1 if your power is on, 2 if it is off."},
+    "collect": {"choices": {"1": "Power on", "2": "No power"}, "timeoutSeconds": 5, "maxPrompts": 2},
+    "goodbye": {"text": "Thank you."},
+    "voicemail": {"text": "City Power checking on your supply after the storm. Call 311 if you have no power."},
+    "languages": {"es-US": {
+        "prompt": {"text": "City Power, después de la tormenta: pulse 1 si tiene luz, 2 si no la tiene."},
+        "goodbye": {"text": "Gracias."},
+        "voicemail": {"text": "City Power comprueba su suministro tras la tormenta. Llame al 311 si no tiene luz."},
+    }},
+}
+POLL_SIZE = 12
 CALLER_IDS = ("+18005550101", "+18005550102", "+18005550103")
 MAX_CONCURRENT, PER_CALLER_ID, CALLS_PER_SECOND = 6, 3, 5
 MAX_ATTEMPTS, RETRY_DELAY_SECONDS = 3, 3
+TIME_ZONE = "America/Chicago"
 
 
 @dataclass(frozen=True)
 class ScriptedRecipient:
-    phone_number: str
+    recipient_id: str
+    numbers: tuple[str, ...]  # in the order the campaign tries them
     behaviour: Behaviour
+    language: str = "en-US"
+    name: str = ""
+
+    @property
+    def phone_number(self) -> str:
+        return self.numbers[0]
+
+    def scripts(self) -> list[tuple[str, dict[str, Any]]]:
+        """(number, script) for the emulator: the numbers tried first, then the one the behaviour names."""
+        return list(zip(self.numbers, [*self.behaviour.first_numbers, self.behaviour.script], strict=True))
 
 
-def scripted_recipients(count: int, first_number: int = 13125550100) -> list[ScriptedRecipient]:
-    """`count` numbers in a row, the behaviours in turn."""
-    return [ScriptedRecipient(f"+{first_number + i}", BEHAVIOURS[i % len(BEHAVIOURS)]) for i in range(count)]
+def scripted_recipients(
+    count: int, first_number: int = 13125550100, behaviours: Sequence[Behaviour] = BEHAVIOURS, prefix: str = "patient"
+) -> list[ScriptedRecipient]:
+    """`count` contacts, the behaviours and languages in turn, each with as many numbers (in a row) as it needs."""
+    recipients, number = [], first_number
+    for i in range(count):
+        behaviour = behaviours[i % len(behaviours)]
+        numbers = tuple(f"+{number + k}" for k in range(len(behaviour.first_numbers) + 1))
+        number += len(numbers)
+        recipients.append(ScriptedRecipient(f"{prefix}-{i + 1:03d}", numbers, behaviour, LANGUAGES[i % len(LANGUAGES)],
+                                            NAMES[i % len(NAMES)]))
+    return recipients
 
 
-def recipients_csv(recipients: Iterable[ScriptedRecipient]) -> str:
-    return "phoneNumber\n" + "".join(f"{r.phone_number}\n" for r in recipients)
+def poll_recipients(reminded: Sequence[ScriptedRecipient], first_number: int = 13125560100) -> list[ScriptedRecipient]:
+    """The poll's recipients: POLL_SIZE fresh ones, then everyone who opted out of the reminders."""
+    fresh = scripted_recipients(POLL_SIZE, first_number, POLL_BEHAVIOURS, prefix="home")
+    opted_out = [ScriptedRecipient(r.recipient_id, r.numbers, SUPPRESSED, r.language, r.name)
+                 for r in reminded if r.behaviour.outcome == "opted-out"]
+    return [*fresh, *opted_out]
 
 
-def submit_command(recipients_file: Path, plan_file: Path, app_url: str, campaign_id: str) -> list[str]:
+def appointment_at(now: datetime) -> str:
+    """Tomorrow at 15:30 UTC, the appointment every reminder names (said in each recipient's language and zone)."""
+    return (now + timedelta(days=1)).replace(hour=15, minute=30, second=0, microsecond=0).isoformat()
+
+
+def recipients_csv(recipients: Iterable[ScriptedRecipient], appointment: str = "2026-12-04T15:30:00+00:00") -> str:
+    """recipientId, the number (or the numbers, in order), and the data the plan's texts are filled from."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["recipientId", "phoneNumber", "phoneNumbers", "name", "appointmentAt", "language", "timeZone"])
+    for r in recipients:
+        one, several = (r.numbers[0], "") if len(r.numbers) == 1 else ("", ";".join(r.numbers))
+        writer.writerow([r.recipient_id, one, several, r.name, appointment, r.language, TIME_ZONE])
+    return out.getvalue()
+
+
+def submit_command(
+    recipients_file: Path, plan_file: Path, app_url: str, campaign_id: str, name: str = "Appointment reminders (demo)"
+) -> list[str]:
     """`python -m callctl campaign submit ...` as a user would type it (after `python`)."""
     command = ["-m", "callctl", "campaign", "submit", str(recipients_file), "--plan", str(plan_file),
-               "--url", app_url, "--name", "Appointment reminders (demo)", "--campaign-id", campaign_id]  # fmt: skip
+               "--url", app_url, "--name", name, "--campaign-id", campaign_id]  # fmt: skip
     for caller_id in CALLER_IDS:
         command += ["--caller-id", caller_id]
     command += ["--max-concurrent", str(MAX_CONCURRENT), "--per-caller-id", str(PER_CALLER_ID),
@@ -346,7 +437,7 @@ def as_typed(arguments: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class Mismatch:
-    phone_number: str
+    recipient_id: str
     behaviour: str
     expected: str
     got: str
@@ -355,24 +446,50 @@ class Mismatch:
 def check_outcomes(
     recipients: Sequence[ScriptedRecipient], calls_csv: str, calls: Sequence[EmulatedCall]
 ) -> list[Mismatch]:
-    """Each recipient's recorded outcome and attempts (calls.csv) and the calls the emulator saw, against the
-    script; an empty list when everything matches."""
-    rows = {row["phoneNumber"]: row for row in csv.DictReader(io.StringIO(calls_csv))}
+    """Each recipient's recorded outcome, attempts, answer and voicemail (calls.csv) and the calls the emulator saw
+    (`calls`: this campaign's), against the script; an empty list when everything matches."""
+    rows = {row["recipientId"]: row for row in csv.DictReader(io.StringIO(calls_csv))}
     seen = Counter(call.target for call in calls)
     problems = []
     for recipient in recipients:
         want = recipient.behaviour
-        row = rows.get(recipient.phone_number)
-        expected = f"done, {want.outcome}, {want.calls} call(s)"
+        row = rows.get(recipient.recipient_id)
+        expected = _expected(recipient)
         if row is None:
-            problems.append(Mismatch(recipient.phone_number, want.name, expected, "not in calls.csv"))
+            problems.append(Mismatch(recipient.recipient_id, want.name, expected, "not in calls.csv"))
             continue
-        got = f"{row['status']}, {row['outcome'] or '-'}, {row['attempts']} call(s)"
-        if seen[recipient.phone_number] != int(row["attempts"] or 0):
-            got += f" but the emulator saw {seen[recipient.phone_number]}"
+        got = _recorded(row, recipient)
+        called = sum(seen[number] for number in recipient.numbers)
+        if called != int(row["attempts"] or 0):
+            got += f" but the emulator saw {called}"
         if got != expected:
-            problems.append(Mismatch(recipient.phone_number, want.name, expected, got))
+            problems.append(Mismatch(recipient.recipient_id, want.name, expected, got))
     return problems
+
+
+def _expected(recipient: ScriptedRecipient) -> str:
+    want = recipient.behaviour
+    text = f"done, {want.outcome}, {want.calls} call(s)"
+    if want.choice:
+        text += f", chose {want.choice}"
+    if want.leaves_voicemail:
+        text += ", voicemail left"
+    if want.first_numbers:
+        text += f", answered on number {len(recipient.numbers)}"
+    return text
+
+
+def _recorded(row: Mapping[str, str], recipient: ScriptedRecipient) -> str:
+    text = f"{row['status']}, {row['outcome'] or '-'}, {row['attempts']} call(s)"
+    if row.get("choice"):
+        text += f", chose {row['choice']}"
+    if row.get("voicemailLeft") == "true":
+        text += ", voicemail left"
+    if recipient.behaviour.first_numbers:
+        answered = row.get("answeredNumber") or ""
+        text += (f", answered on number {recipient.numbers.index(answered) + 1}" if answered in recipient.numbers
+                 else ", answered on no number")
+    return text
 
 
 def check_caps(calls: Sequence[EmulatedCall], stats: Mapping[str, Any]) -> list[str]:
@@ -395,13 +512,13 @@ def _cap_line(label: str, peak: int, cap: int, shown: str | None = None) -> str:
 
 def behaviour_table(recipients: Sequence[ScriptedRecipient], problems: Sequence[Mismatch]) -> str:
     wrong = Counter(p.behaviour for p in problems)
-    lines = [f"  {'behaviour':<32}{'recipients':>10}  {'expected outcome':<24}{'calls':>5}  result"]
-    for behaviour in BEHAVIOURS:
+    lines = [f"  {'behaviour':<36}{'recipients':>10}  {'expected outcome':<24}{'calls':>5}  result"]
+    for behaviour in dict.fromkeys(r.behaviour for r in recipients):
         count = sum(1 for r in recipients if r.behaviour == behaviour)
         good = count - wrong[behaviour.name]
         verdict = "ok" if good == count else "MISMATCH"
         lines.append(
-            f"  {behaviour.name:<32}{count:>10}  {behaviour.outcome:<24}{behaviour.calls:>5}  {good}/{count} {verdict}"
+            f"  {behaviour.name:<36}{count:>10}  {behaviour.outcome:<24}{behaviour.calls:>5}  {good}/{count} {verdict}"
         )
     return "\n".join(lines)
 
@@ -423,51 +540,90 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_demo(args: argparse.Namespace, workdir: Path) -> int:
-    recipients = scripted_recipients(args.recipients)
-    recipients_file, plan_file = workdir / "recipients.csv", workdir / "plan.json"
-    recipients_file.write_text(recipients_csv(recipients))
-    plan_file.write_text(_json(PLAN))
-    csv_file, html_file = workdir / "calls.csv", workdir / "report.html"
+@dataclass(frozen=True)
+class DemoCampaign:
+    name: str
+    plan: dict[str, Any]
+    recipients: list[ScriptedRecipient]
+    files: str  # the prefix of its files in the demo's folder
 
+
+@dataclass
+class CampaignResult:
+    campaign: DemoCampaign
+    calls: list[EmulatedCall]  # the emulator's calls of this campaign
+    problems: list[Mismatch]
+    csv_file: Path
+    html_file: Path
+
+
+def run_demo(args: argparse.Namespace, workdir: Path) -> int:
+    reminded = scripted_recipients(args.recipients)
+    campaigns = (
+        DemoCampaign("Appointment reminders (demo)", PLAN, reminded, "reminders"),
+        DemoCampaign("Storm poll (demo)", POLL_PLAN, poll_recipients(reminded), "poll"),
+    )
     print(f"Starting the local stack on free ports (emulator time scale {args.time_scale:g})...", flush=True)
     with local_stack(time_scale=args.time_scale, verbose=args.verbose, workdir=workdir) as stack:
         print(f"  app {stack.app_url} · ACS emulator {stack.emulator_url} · Azurite in memory\n")
-        for recipient in recipients:
-            stack.emulator("PUT", f"/callees/{recipient.phone_number}", json=recipient.behaviour.script)
-        counts = Counter(r.behaviour.name for r in recipients)
-        print(f"Scripted {len(recipients)} recipients on the emulator:")
-        print("".join(f"  {count:>3}  {name}\n" for name, count in counts.items()))
-        print(f"Wrote {recipients_file}\n      {plan_file}\n")
-
-        campaign_id = f"demo-{uuid.uuid4().hex[:8]}"
-        submit = submit_command(recipients_file, plan_file, stack.app_url, campaign_id)
-        started = time.monotonic()
-        code = _run_cli(submit, stack, args.timeout)
-        if code != 0:
-            print(f"\ndemo: the CLI exited with code {code}", file=sys.stderr)
-            return 1
-        print(f"\n(the campaign took {time.monotonic() - started:.0f}s)\n")
-        if _run_cli(report_command(stack.app_url, campaign_id, csv_file, html_file), stack, 60) != 0:
-            print("\ndemo: downloading the report failed", file=sys.stderr)
-            return 1
-
-        calls = emulated_calls(stack, (r.phone_number for r in recipients))
+        results = []
+        for campaign in campaigns:
+            result = _run_campaign(stack, campaign, workdir, args.timeout)
+            if result is None:
+                return 1
+            results.append(result)
         stats = stack.emulator("GET", "/stats").json()
-        problems = check_outcomes(recipients, csv_file.read_text(encoding="utf-8"), calls)
 
-    print(f"\nReport:    {html_file}\nCalls CSV: {csv_file}\n")
-    print(f"Every recipient against its script ({len(calls)} calls on the emulator):")
-    print(behaviour_table(recipients, problems))
-    cap_lines = check_caps(calls, stats)
+    failed = False
+    for result in results:
+        print(f"\n{result.campaign.name}\n  Report:    {result.html_file}\n  Calls CSV: {result.csv_file}\n")
+        print(f"Every recipient against its script ({len(result.calls)} calls on the emulator):")
+        print(behaviour_table(result.campaign.recipients, result.problems))
+        for problem in result.problems:
+            print(f"  {problem.recipient_id} ({problem.behaviour}): expected {problem.expected}, got {problem.got}")
+        failed = failed or bool(result.problems)
+    cap_lines = check_caps([call for result in results for call in result.calls], stats)
     print("\n".join(["", "Caps:", *cap_lines]))
-    for problem in problems:
-        print(f"  {problem.phone_number} ({problem.behaviour}): expected {problem.expected}, got {problem.got}")
-    if problems or any("OVER" in line for line in cap_lines):
-        print("\ndemo: FAILED: the campaign did not do what the scripts say", file=sys.stderr)
+    if failed or any("OVER" in line for line in cap_lines):
+        print("\ndemo: FAILED: the campaigns did not do what the scripts say", file=sys.stderr)
         return 1
-    print("\nAll recipients ended as scripted, within the caps.")
+    print("\nAll recipients ended as scripted, within the caps: each heard its own name and appointment in its "
+          "language,\nthe contacts unreachable on their mobile were reached at home, and nobody who opted out was "
+          "called again.")
     return 0
+
+
+def _run_campaign(stack: LocalStack, campaign: DemoCampaign, workdir: Path, timeout: float) -> CampaignResult | None:
+    """Script its callees, write its files, submit it and download its report with the CLI, check it."""
+    recipients = campaign.recipients
+    for recipient in recipients:
+        for number, script in recipient.scripts():
+            stack.emulator("PUT", f"/callees/{number}", json=script)
+    recipients_file, plan_file = workdir / f"{campaign.files}.csv", workdir / f"{campaign.files}-plan.json"
+    recipients_file.write_text(recipients_csv(recipients, appointment_at(datetime.now(UTC))), encoding="utf-8")
+    plan_file.write_text(_json(campaign.plan), encoding="utf-8")
+    csv_file, html_file = workdir / f"{campaign.files}-calls.csv", workdir / f"{campaign.files}-report.html"
+    counts = Counter(r.behaviour.name for r in recipients)
+    print(f"{campaign.name}: {len(recipients)} recipients scripted on the emulator")
+    print("".join(f"  {count:>3}  {name}\n" for name, count in counts.items()))
+    print(f"Wrote {recipients_file}\n      {plan_file}\n")
+
+    numbers = [number for r in recipients for number in r.numbers]
+    before = {call.call_connection_id for call in emulated_calls(stack, numbers)}
+    campaign_id = f"demo-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    code = _run_cli(submit_command(recipients_file, plan_file, stack.app_url, campaign_id, campaign.name), stack,
+                    timeout)
+    if code != 0:
+        print(f"\ndemo: the CLI exited with code {code}", file=sys.stderr)
+        return None
+    print(f"\n(the campaign took {time.monotonic() - started:.0f}s)\n")
+    if _run_cli(report_command(stack.app_url, campaign_id, csv_file, html_file), stack, 60) != 0:
+        print("\ndemo: downloading the report failed", file=sys.stderr)
+        return None
+    calls = [call for call in emulated_calls(stack, numbers) if call.call_connection_id not in before]
+    problems = check_outcomes(recipients, csv_file.read_text(encoding="utf-8"), calls)
+    return CampaignResult(campaign, calls, problems, csv_file, html_file)
 
 
 def _run_cli(arguments: list[str], stack: LocalStack, timeout: float) -> int:

@@ -285,6 +285,38 @@ def test_language_and_data_columns_go_to_the_app_as_they_are():
     assert to_csv(people) == "phoneNumber,name,language\n+14255550001,Ana,es-US\n+14255550002,,\n"
 
 
+def test_contacts_are_told_apart_by_their_own_id_and_keep_their_numbers_in_order():
+    people = parse_recipients(
+        "recipientId,phoneNumber,phoneNumbers,name\n"
+        "appt-1,+14255550001,,Ana\n"
+        "appt-2,+14255550001,,Ben\n"  # the same number, another appointment: called too
+        "appt-1,+14255550009,,Ana\n"  # the same id again: the first one counts
+        "pat-7,,+14255550002;+14255550003|+14255550004,Cy\n"
+    )
+
+    assert [(p.key, p.phone_number, p.phone_numbers) for p in people] == [
+        ("appt-1", "+14255550001", ()),
+        ("appt-2", "+14255550001", ()),
+        ("pat-7", "+14255550002", ("+14255550002", "+14255550003", "+14255550004")),
+    ]
+    sent = to_csv(people)
+    assert sent.splitlines() == [
+        "recipientId,phoneNumber,phoneNumbers,name",
+        "appt-1,+14255550001,,Ana",
+        "appt-2,+14255550001,,Ben",
+        "pat-7,,+14255550002;+14255550003;+14255550004,Cy",
+    ]
+    assert parse_recipients(sent) == people
+
+
+def test_a_contacts_numbers_are_checked_one_by_one():
+    with pytest.raises(RecipientsError, match=r"line 2: '4255550003' is not an E.164"):
+        parse_recipients("phoneNumbers\n+14255550002;4255550003\n")
+    with pytest.raises(RecipientsError, match="line 2: give phoneNumber or phoneNumbers, not both"):
+        parse_recipients("phoneNumber,phoneNumbers\n+14255550001,+14255550002\n")
+    assert parse_recipients("phoneNumbers\n+14255550002\n")[0].phone_numbers == ("+14255550002",)
+
+
 # -- the progress line --------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from callctl.cli import parse_args as callctl_args
 from callctl.recipients import parse_recipients
 from devstack import demo
 from devstack.demo import BEHAVIOURS, EmulatedCall, check_caps, check_outcomes, peak_overlap, scripted_recipients
+from shared.campaigns.service import check_recipients, parse_campaign, parse_recipients_csv
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -27,14 +28,32 @@ def call(start: float, end: float | None, target: str = "+13125550100", caller_i
 # -- the scripted recipients and the CLI commands ---------------------------------------------------------------
 
 
-def test_fifty_recipients_take_every_behaviour_in_turn_with_distinct_valid_numbers():
+def test_fifty_recipients_take_every_behaviour_and_language_in_turn_with_distinct_valid_numbers():
     recipients = scripted_recipients(50)
 
-    assert len({r.phone_number for r in recipients}) == 50
-    assert [r.behaviour for r in recipients[:6]] == list(BEHAVIOURS)
-    assert {r.behaviour.name for r in recipients} == {b.name for b in BEHAVIOURS}
+    numbers = [n for r in recipients for n in r.numbers]
+    assert len(set(numbers)) == len(numbers) and len({r.recipient_id for r in recipients}) == 50
+    assert [r.behaviour for r in recipients[: len(BEHAVIOURS)]] == list(BEHAVIOURS)
+    assert {r.language for r in recipients} == set(demo.LANGUAGES)
+    two_numbers = [r for r in recipients if r.behaviour.first_numbers]
+    assert two_numbers and all(len(r.numbers) == 2 for r in two_numbers)
     parsed = parse_recipients(demo.recipients_csv(recipients))
-    assert [p.phone_number for p in parsed] == [r.phone_number for r in recipients]
+    assert [(p.key, p.phone_numbers or (p.phone_number,)) for p in parsed] == [
+        (r.recipient_id, r.numbers) for r in recipients
+    ]
+
+
+def test_the_plans_fill_in_for_every_scripted_recipient_and_the_poll_calls_the_opted_out_again():
+    reminded = scripted_recipients(16)
+    polled = demo.poll_recipients(reminded)
+    for plan, recipients in ((demo.PLAN, reminded), (demo.POLL_PLAN, polled)):
+        body = {"plan": plan, "callerIds": list(demo.CALLER_IDS), "timeZone": demo.TIME_ZONE}
+        campaign, _ = parse_campaign(body, default_caller_id=None)
+        check_recipients(campaign.config, parse_recipients_csv(demo.recipients_csv(recipients)))  # raises if not
+
+    opted_out = {r.recipient_id for r in reminded if r.behaviour.outcome == "opted-out"}
+    assert opted_out and {r.recipient_id for r in polled if r.behaviour is demo.SUPPRESSED} == opted_out
+    assert all(r.behaviour.calls == 0 for r in polled if r.recipient_id in opted_out)
 
 
 def test_the_submit_command_is_one_the_cli_accepts_with_the_demo_caps(tmp_path: Path):
@@ -71,37 +90,42 @@ def test_the_command_shown_is_the_command_run():
 
 
 def _csv(rows: list[tuple[str, str, str, int]]) -> str:
-    lines = ["phoneNumber,status,outcome,attempts"]
-    lines += [f"{number},{status},{outcome},{attempts}" for number, status, outcome, attempts in rows]
+    lines = ["recipientId,status,outcome,attempts,choice,voicemailLeft,answeredNumber"]
+    lines += [",".join(map(str, row)) for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def _as_scripted(recipients):
-    rows = [(r.phone_number, "done", r.behaviour.outcome, r.behaviour.calls) for r in recipients]
-    calls = [call(0, 1, r.phone_number) for r in recipients for _ in range(r.behaviour.calls)]
+    rows = [(r.recipient_id, "done", r.behaviour.outcome, r.behaviour.calls, r.behaviour.choice,
+             "true" if r.behaviour.leaves_voicemail else "false", r.numbers[-1]) for r in recipients]
+    calls = [call(0, 1, r.numbers[-1]) for r in recipients for _ in range(r.behaviour.calls)]
     return rows, calls
 
 
 def test_a_campaign_that_did_what_the_scripts_say_has_no_mismatch():
-    recipients = scripted_recipients(12)
+    recipients = scripted_recipients(16)
     rows, calls = _as_scripted(recipients)
 
     assert check_outcomes(recipients, _csv(rows), calls) == []
+    poll = demo.poll_recipients(recipients)
+    assert check_outcomes(poll, _csv(_as_scripted(poll)[0]), _as_scripted(poll)[1]) == []
 
 
-def test_a_wrong_outcome_a_missing_row_and_an_extra_call_are_each_reported():
-    recipients = scripted_recipients(6)
+def test_a_wrong_outcome_a_missing_row_an_extra_call_and_the_wrong_answering_number_are_each_reported():
+    recipients = scripted_recipients(8)
     rows, calls = _as_scripted(recipients)
-    rows[0] = (rows[0][0], "done", "declined", 1)  # confirms, recorded as declined
+    rows[0] = (rows[0][0], "done", "declined", 1, "", "false", "")  # confirms, recorded as declined
     del rows[4]  # unreachable: not in the CSV
     calls.append(call(5, 6, recipients[1].phone_number))  # declines: called twice, recorded once
+    rows[-1] = (*rows[-1][:6], recipients[7].numbers[0])  # answered at home, recorded on the mobile
 
-    problems = {p.phone_number: p for p in check_outcomes(recipients, _csv(rows), calls)}
+    problems = {p.recipient_id: p for p in check_outcomes(recipients, _csv(rows), calls)}
 
-    assert set(problems) == {recipients[i].phone_number for i in (0, 1, 4)}
-    assert problems[recipients[0].phone_number].got == "done, declined, 1 call(s)"
-    assert problems[recipients[1].phone_number].got.endswith("but the emulator saw 2")
-    assert problems[recipients[4].phone_number].got == "not in calls.csv"
+    assert set(problems) == {recipients[i].recipient_id for i in (0, 1, 4, 7)}
+    assert problems[recipients[0].recipient_id].got == "done, declined, 1 call(s)"
+    assert problems[recipients[1].recipient_id].got.endswith("but the emulator saw 2")
+    assert problems[recipients[4].recipient_id].got == "not in calls.csv"
+    assert problems[recipients[7].recipient_id].got == "done, confirmed, 2 call(s), answered on number 1"
 
 
 def test_caps_are_checked_from_the_log_and_from_the_emulators_counters():
