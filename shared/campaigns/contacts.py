@@ -44,7 +44,8 @@ CSV_NUMBER_SEPARATORS = (";", "|")
 OUTCOME_RANK = (CONFIRMED, DECLINED, CHOSEN, ESCALATED, OPTED_OUT, ANSWERED, ANSWERED_WITHOUT_INPUT, BUSY, NO_ANSWER,
                 UNREACHABLE, FAILED, SUPPRESSED)
 # A call that ended so goes on to the contact's next number (as does a number on the suppression list, which is not
-# called). `declined` and `opted-out` are not among them: the contact answered, and said no or stop.
+# called, and a ringing call the callee rejected: `declined` without an answer). A `declined` or `opted-out` of
+# someone who answered does not: the contact said no, or stop.
 NOT_REACHED = frozenset({BUSY, NO_ANSWER, UNREACHABLE, FAILED})
 
 
@@ -66,10 +67,11 @@ def best_outcome(outcomes: Iterable[str | None]) -> str | None:
     return best
 
 
-def moves_on(outcome: str, number_index: int, numbers: int) -> bool:
-    """Whether a call on number `number_index` (0-based) of `numbers` that ended with `outcome` is followed at
-    once by a call on the next number."""
-    return outcome in NOT_REACHED and number_index + 1 < numbers
+def moves_on(outcome: str, number_index: int, numbers: int, *, answered: bool = False) -> bool:
+    """Whether a call on number `number_index` (0-based) of `numbers` that ended with `outcome` (`answered`: the
+    callee picked up) is followed at once by a call on the next number."""
+    not_reached = outcome in NOT_REACHED or (outcome == DECLINED and not answered)
+    return not_reached and number_index + 1 < numbers
 
 
 def round_of(history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

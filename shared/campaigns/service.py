@@ -761,9 +761,11 @@ class CampaignService:
                 current.digits, current.answered_at, current.ended_at = leg.digits, leg.answered_at, leg.ended_at
                 current.duration_seconds = _seconds_between(leg.answered_at, leg.ended_at)
                 current.choice, current.voicemail_left = leg.choice, leg.voicemail_left
-            if outcome not in NOT_REACHED:
-                current.answered_number = current.phone_number
-            if moves_on(outcome, current.number_index, len(current.numbers)) and campaign.status != "cancelled":
+            answered = leg is not None and leg.answered_at is not None
+            if outcome not in NOT_REACHED and (answered or outcome != DECLINED):
+                current.answered_number = current.phone_number  # (a rejected ringing call was not answered)
+            numbers = len(current.numbers)
+            if moves_on(outcome, current.number_index, numbers, answered=answered) and campaign.status != "cancelled":
                 # Not reached on this number: the next one is called at once (a new dial, in line for a line).
                 current.number_index += 1
                 current.status, current.next_attempt_at = WAITING, iso(self.clock())

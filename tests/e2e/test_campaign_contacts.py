@@ -87,6 +87,19 @@ def test_a_contact_unreachable_on_its_first_number_is_reached_on_its_second(stac
     assert "patient:42" not in output and leaks(output, {}) == []
 
 
+def test_a_contact_who_rejects_the_ringing_call_on_one_number_is_called_on_the_next(stack, campaigns):
+    first, second = _numbers(2)
+    _script(stack, first, {"answer": "decline"})  # 603: rejected while ringing, never answered
+    _script(stack, second, PRESS_TWO)  # answers, and declines the appointment
+    campaign_id = _create(stack, [{"recipientId": "c-9", "phoneNumbers": [first, second]}])
+
+    (contact,) = wait_until_done(campaigns, campaign_id, 1, timeout=60)
+
+    assert [entry["outcome"] for entry in contact.history] == ["declined", "declined"]
+    assert contact.outcome == "declined" and contact.answered_number == second and contact.attempts == 2
+    assert len(emulator_calls(stack.emulator, {first})) == 1 and len(emulator_calls(stack.emulator, {second})) == 1
+
+
 def test_a_contact_not_reached_on_any_number_is_retried_from_its_first(stack, campaigns):
     first, second = _numbers(2)
     _script(stack, first, {"answer": "busy"})

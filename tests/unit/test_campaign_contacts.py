@@ -163,20 +163,30 @@ def test_the_best_outcome_of_a_round():
     assert best_outcome(["throttled"]) is None and best_outcome([]) is None
 
 
-@pytest.mark.parametrize(("outcome", "index", "numbers", "expected"), [
-    ("busy", 0, 2, True),
-    ("no-answer", 0, 3, True),
-    ("unreachable", 1, 3, True),
-    ("failed", 0, 2, True),
-    ("busy", 1, 2, False),  # the last number: the retry rule decides
-    ("confirmed", 0, 2, False),
-    ("declined", 0, 2, False),  # an answer: their other numbers are not asked again
-    ("answered-without-input", 0, 2, False),
-    ("throttled", 0, 2, False),  # the same number again, a few seconds later
-    ("busy", 0, 1, False),
+@pytest.mark.parametrize(("outcome", "index", "numbers", "answered", "expected"), [
+    ("busy", 0, 2, False, True),
+    ("no-answer", 0, 3, False, True),
+    ("unreachable", 1, 3, False, True),
+    ("failed", 0, 2, False, True),
+    ("declined", 0, 2, False, True),  # the callee rejected the ringing call: try their next number
+    ("busy", 1, 2, False, False),  # the last number: the retry rule decides
+    ("confirmed", 0, 2, True, False),
+    ("declined", 0, 2, True, False),  # answered and said no: their other numbers are not asked again
+    ("opted-out", 0, 2, True, False),
+    ("answered-without-input", 0, 2, True, False),
+    ("throttled", 0, 2, False, False),  # the same number again, a few seconds later
+    ("busy", 0, 1, False, False),
 ])
-def test_which_calls_move_on_to_the_next_number(outcome, index, numbers, expected):
-    assert moves_on(outcome, index, numbers) is expected
+def test_which_calls_move_on_to_the_next_number(outcome, index, numbers, answered, expected):
+    assert moves_on(outcome, index, numbers, answered=answered) is expected
+
+
+def test_a_rejected_ringing_call_moves_on_and_is_not_the_answered_number():
+    service, tables, legs, _ = _service([FIRST, SECOND])
+    assert _call_ends(service, tables, legs, "declined") == (FIRST, "next-number")
+    assert _call_ends(service, tables, legs, "confirmed", answered=True) == (SECOND, "confirmed")
+    done = tables.get_recipient(CAMPAIGN, "patient:42")
+    assert (done.outcome, done.answered_number) == ("confirmed", SECOND)
 
 
 def test_a_round_starts_at_the_last_call_on_the_first_number():
