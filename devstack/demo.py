@@ -513,8 +513,9 @@ def _cap_line(label: str, peak: int, cap: int, shown: str | None = None) -> str:
 def behaviour_table(recipients: Sequence[ScriptedRecipient], problems: Sequence[Mismatch]) -> str:
     wrong = Counter(p.behaviour for p in problems)
     lines = [f"  {'behaviour':<36}{'recipients':>10}  {'expected outcome':<24}{'calls':>5}  result"]
-    for behaviour in dict.fromkeys(r.behaviour for r in recipients):
-        count = sum(1 for r in recipients if r.behaviour == behaviour)
+    # By name: a behaviour holds its scripts (dicts), so it cannot be hashed.
+    for behaviour in {r.behaviour.name: r.behaviour for r in recipients}.values():
+        count = sum(1 for r in recipients if r.behaviour.name == behaviour.name)
         good = count - wrong[behaviour.name]
         verdict = "ok" if good == count else "MISMATCH"
         lines.append(

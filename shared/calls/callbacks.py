@@ -41,9 +41,8 @@ _MAX_EVENT_ATTEMPTS = 20
 
 
 def _callee_number(leg: CallLeg) -> str | None:
-    """The phone number the leg called: a campaign's recipient, or a single call's phone target."""
-    if leg.recipient:
-        return leg.recipient
+    """The phone number the leg called, its phone target (a campaign's `recipient` is the recipient's id, which is
+    not always a number, and a contact has several)."""
     number = (leg.targets or [""])[0].removeprefix("4:")
     return number if is_phone_number(number) else None
 

@@ -384,3 +384,10 @@ def test_a_round_ending_on_a_suppressed_number_is_retried_by_its_calls_outcomes(
     waiting = tables.get_recipient(CAMPAIGN, "patient:42")
     assert (waiting.status, waiting.outcome, waiting.number_index) == (WAITING, "busy", 0)  # the call on FIRST
     assert json.loads(queue.messages[-1])["dial"] == 3 and queue.delays[-1] == 600
+
+
+def test_an_opt_out_suppresses_the_number_called_not_the_recipient_id():
+    from shared.calls.callbacks import _callee_number
+
+    leg = CallLeg(LEG, ["4:" + SECOND], campaign_id=CAMPAIGN, recipient="patient:42", attempt=2)
+    assert _callee_number(leg) == SECOND
