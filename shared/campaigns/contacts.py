@@ -141,4 +141,7 @@ def _instant(value: Any, where: str) -> datetime | None:
         raise ValidationError(where, "must be an ISO 8601 date and time, e.g. 2026-12-01T18:00:00Z.") from None
     if moment.tzinfo is None:
         raise ValidationError(where, "needs a time zone offset (e.g. Z or +01:00).")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved to UTC leaves the calendar
+        raise ValidationError(where, "must be a date and time between the years 1 and 9999.") from None

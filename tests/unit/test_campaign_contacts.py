@@ -77,6 +77,9 @@ def test_numbers_are_kept_in_order_and_travel_in_the_admission_message():
     ({"phoneNumber": FIRST, "notAfter": "2026-12-03T18:00:00"}, "recipients[0].notAfter"),
     ({"phoneNumber": FIRST, "notBefore": "2026-12-03T18:00:00Z", "notAfter": "2026-12-03T19:00:00+02:00"},
      "recipients[0].notAfter"),
+    ({"phoneNumber": FIRST, "notAfter": "9999-12-31T23:59:59-05:00"}, "recipients[0].notAfter"),  # past year 9999
+    ({"phoneNumber": FIRST, "notBefore": "0001-01-01T00:00:00+05:00"}, "recipients[0].notBefore"),
+    ({"phoneNumber": FIRST, "notBefore": 1733220000}, "recipients[0].notBefore"),
 ])
 def test_bad_contacts_name_the_field(item, field):
     with pytest.raises(ValidationError) as error:
