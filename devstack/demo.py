@@ -492,6 +492,24 @@ def _recorded(row: Mapping[str, str], recipient: ScriptedRecipient) -> str:
     return text
 
 
+GREETINGS = {"en-US": "Hello", "es-US": "Hola"}  # how the reminder plan's prompt starts in each language
+
+
+def check_spoken(recipients: Sequence[ScriptedRecipient], said: Mapping[str, list[str]]) -> list[Mismatch]:
+    """Each reminded recipient who picked up heard its own name, in its language (`said`: the texts the emulator was
+    asked to play, by number, in order)."""
+    problems = []
+    for recipient in recipients:
+        if recipient.behaviour.outcome in ("no-answer", "unreachable", "suppressed"):
+            continue
+        heard = said.get(recipient.numbers[-1]) or [""]
+        greeting = f"{GREETINGS[recipient.language]} {recipient.name},"
+        if not heard[0].startswith(greeting):
+            problems.append(Mismatch(recipient.recipient_id, recipient.behaviour.name, f"a prompt starting "
+                                     f"{greeting!r}", repr(heard[0][:40])))
+    return problems
+
+
 def check_caps(calls: Sequence[EmulatedCall], stats: Mapping[str, Any]) -> list[str]:
     """The caps, from the call log (overlap of [createdAt, endedAt]) and from the emulator's own peak counters."""
     lines = [
@@ -588,9 +606,9 @@ def run_demo(args: argparse.Namespace, workdir: Path) -> int:
     if failed or any("OVER" in line for line in cap_lines):
         print("\ndemo: FAILED: the campaigns did not do what the scripts say", file=sys.stderr)
         return 1
-    print("\nAll recipients ended as scripted, within the caps: each heard its own name and appointment in its "
-          "language,\nthe contacts unreachable on their mobile were reached at home, and nobody who opted out was "
-          "called again.")
+    print("\nAll recipients ended as scripted, within the caps: each reminded one who picked up was greeted by name "
+          "in its\nlanguage, the contacts unreachable on their mobile were reached at home, and nobody who opted out "
+          "was called again.")
     return 0
 
 
@@ -624,7 +642,18 @@ def _run_campaign(stack: LocalStack, campaign: DemoCampaign, workdir: Path, time
         return None
     calls = [call for call in emulated_calls(stack, numbers) if call.call_connection_id not in before]
     problems = check_outcomes(recipients, csv_file.read_text(encoding="utf-8"), calls)
+    if campaign.plan is PLAN:
+        problems += check_spoken(recipients, _texts_played(stack, calls))
     return CampaignResult(campaign, calls, problems, csv_file, html_file)
+
+
+def _texts_played(stack: LocalStack, calls: Sequence[EmulatedCall]) -> dict[str, list[str]]:
+    """What the emulator was asked to say on each number's last call, in order."""
+    said = {}
+    for call in sorted(calls, key=lambda c: c.created_at):
+        media = stack.emulator("GET", f"/calls/{call.call_connection_id}").json()["media"]["recent"]
+        said[call.target] = [source.get("text") or "" for operation in media for source in operation["sources"]]
+    return said
 
 
 def _run_cli(arguments: list[str], stack: LocalStack, timeout: float) -> int:

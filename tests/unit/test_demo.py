@@ -128,6 +128,20 @@ def test_a_wrong_outcome_a_missing_row_an_extra_call_and_the_wrong_answering_num
     assert problems[recipients[7].recipient_id].got == "done, confirmed, 2 call(s), answered on number 1"
 
 
+def test_each_reminded_recipient_who_picked_up_must_hear_its_own_name_in_its_language():
+    recipients = scripted_recipients(8)
+    said = {r.numbers[-1]: [f"{demo.GREETINGS[r.language]} {r.name}, this is Contoso"] for r in recipients}
+    assert demo.check_spoken(recipients, said) == []
+
+    declines = recipients[1]
+    said[declines.numbers[-1]] = [f"Hello {declines.name}, this is Contoso"]  # in English, to a Spanish speaker
+    del said[recipients[0].numbers[-1]]  # the confirming one heard nothing
+
+    assert declines.language == "es-US"
+    assert {p.recipient_id for p in demo.check_spoken(recipients, said)} == {
+        recipients[0].recipient_id, declines.recipient_id}
+
+
 def test_caps_are_checked_from_the_log_and_from_the_emulators_counters():
     calls = [call(i, i + 10, caller_id=demo.CALLER_IDS[i % 3]) for i in range(demo.MAX_CONCURRENT)]
     stats = {"peakConcurrentCalls": demo.MAX_CONCURRENT, "peakConcurrentCallsByCallerId": {demo.CALLER_IDS[0]: 2}}
