@@ -123,14 +123,15 @@ def csv_phone_numbers(cell: str, where: str) -> tuple[str, ...]:
 def call_times(not_before: Any, not_after: Any, where: str, *, column: bool = False) -> tuple[str | None, str | None]:
     """`notBefore` / `notAfter` as UTC ISO instants; notAfter must come after notBefore."""
     name = (lambda field: f"{where}, column {field}") if column else (lambda field: f"{where}.{field}")
-    earliest = _instant(not_before, name("notBefore"))
-    latest = _instant(not_after, name("notAfter"))
+    earliest = instant_field(not_before, name("notBefore"))
+    latest = instant_field(not_after, name("notAfter"))
     if earliest and latest and latest <= earliest:
         raise ValidationError(name("notAfter"), "must be later than notBefore.")
     return (earliest.isoformat() if earliest else None), (latest.isoformat() if latest else None)
 
 
-def _instant(value: Any, where: str) -> datetime | None:
+def instant_field(value: Any, where: str) -> datetime | None:
+    """An ISO 8601 instant with an offset, in UTC (None for none); ValidationError naming `where` otherwise."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 40:

@@ -44,6 +44,7 @@ from shared.campaigns.contacts import (
     best_call,
     call_times,
     csv_phone_numbers,
+    instant_field,
     moves_on,
     phone_numbers_field,
     recipient_id_field,
@@ -199,7 +200,7 @@ def parse_campaign(body: Any, *, default_caller_id: str | None) -> tuple[Campaig
                                   "zone of recipients who have none of their own.")
     expires_at = text_field(fields, "expiresAt", 40)
     if expires_at:
-        config["expiresAt"] = _instant(expires_at, "expiresAt").isoformat()
+        config["expiresAt"] = instant_field(expires_at, "expiresAt").isoformat()
     campaign = Campaign(
         campaign_id=campaign_id,
         name=text_field(fields, "name", 200) or campaign_id,
@@ -360,16 +361,6 @@ def _check_zone(name: str, where: str) -> None:
         zone_of(name, where)
     except ValueError as error:
         raise ValidationError(where, str(error)) from None
-
-
-def _instant(text: str, where: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(where, "must be an ISO 8601 date and time, e.g. 2026-12-01T18:00:00Z.") from None
-    if moment.tzinfo is None:
-        raise ValidationError(where, "needs a time zone offset (e.g. Z or +01:00).")
-    return moment.astimezone(UTC)
 
 
 # -- the engine -------------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def test_bad_csv_names_the_problem(text, field):
         ({"pacing": {"callsPerSecond": True}}, "callsPerSecond"),
         ({"emergency": "yes"}, "emergency"),
         ({"expiresAt": "2026-12-01T10:00:00"}, "expiresAt"),
+        ({"expiresAt": "9999-12-31T23:59:59-05:00"}, "expiresAt"),  # past the calendar once in UTC
         ({"timeZone": "Nowhere/City"}, "timeZone"),
         ({"campaignId": "-starts-with-dash"}, "campaignId"),
         ({"recipients": "+14255550100"}, "recipients"),
