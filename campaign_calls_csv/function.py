@@ -9,9 +9,9 @@ from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 
-from shared.calls.requests import ValidationError
 from shared.campaigns.reports import calls_csv
 from shared.campaigns.store import CampaignNotFoundError, InvalidContinuationError
+from shared.fields import page_size_field
 from shared.http.errors import ApiError, api_handler
 from shared.ids import is_campaign_id
 from shared.services import get_campaign_store
@@ -22,14 +22,6 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 1000, 5000
 MAX_CONTINUATION_CHARS = 200  # ours are base64 of a bucket and a phone number: far shorter
 
 
-def page_size(text: str | None) -> int:
-    if text is None or text == "":
-        return DEFAULT_PAGE_SIZE
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PAGE_SIZE):
-        raise ValidationError("pageSize", f"must be a whole number from 1 to {MAX_PAGE_SIZE}.")
-    return int(text)
-
-
 @bp.function_name("campaign_calls_csv")
 @bp.route(route="campaigns/{campaignId}/calls.csv", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @api_handler
@@ -37,7 +29,7 @@ def campaign_calls_csv(req: func.HttpRequest) -> func.HttpResponse:
     campaign_id = req.route_params["campaignId"]
     if not is_campaign_id(campaign_id):
         raise CampaignNotFoundError(campaign_id)  # never sent to storage
-    size = page_size(req.params.get("pageSize"))
+    size = page_size_field(req.params.get("pageSize"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     continuation = req.params.get("continuation") or None
     if continuation is not None and len(continuation) > MAX_CONTINUATION_CHARS:
         raise _bad_continuation()

@@ -4,7 +4,7 @@
 import azure.functions as func
 
 from shared.calls.suppressions import InvalidContinuationError
-from shared.fields import ValidationError
+from shared.fields import page_size_field
 from shared.http.errors import ApiError, api_handler, json_response
 from shared.services import get_suppression_store
 
@@ -14,19 +14,11 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 MAX_CONTINUATION_CHARS = 100  # ours are base64 of a phone number: far shorter
 
 
-def page_size(text: str | None) -> int:
-    if text is None or text == "":
-        return DEFAULT_PAGE_SIZE
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PAGE_SIZE):
-        raise ValidationError("pageSize", f"must be a whole number from 1 to {MAX_PAGE_SIZE}.")
-    return int(text)
-
-
 @bp.function_name("list_suppressions")
 @bp.route(route="suppressions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @api_handler
 def list_suppressions(req: func.HttpRequest) -> func.HttpResponse:
-    size = page_size(req.params.get("pageSize"))
+    size = page_size_field(req.params.get("pageSize"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     continuation = req.params.get("continuationToken") or None
     try:
         if continuation is not None and len(continuation) > MAX_CONTINUATION_CHARS:

@@ -165,3 +165,12 @@ def phone_number_field(value: Any, where: str) -> str:
     if not isinstance(value, str) or not E164.match(value):
         raise ValidationError(where, "must be an E.164 phone number such as +14255550123.")
     return value
+
+
+def page_size_field(text: str | None, default: int, maximum: int) -> int:
+    """`?pageSize=` of a paged listing: absent or empty gives `default`."""
+    if text is None or text == "":
+        return default
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= maximum):
+        raise ValidationError("pageSize", f"must be a whole number from 1 to {maximum}.")
+    return int(text)
