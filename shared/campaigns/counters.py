@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from shared.campaigns.store import Recipient
 
 COUNTER_ROW_PREFIX = "~counts-"
+STOPPED = "callsStopped"  # the property CampaignStore.stop_calls sets on every counter row of a cancelled campaign
 UNKNOWN_OUTCOME = "unknown"  # a done recipient without a recorded outcome (should not happen)
 # The timeline is kept per minute; a campaign that runs so long that its timeline would crowd the entity (1 MB,
 # 64 KB per property) is kept per 2, 4, ... minutes instead. 12 chunks of 30,000 characters stay far below.
@@ -50,6 +51,8 @@ class Counts:
     bin_minutes: int = 1
     # Done contacts with several numbers that were answered, by the position (1, 2, ...) of the number that was.
     by_answered_number: dict[str, int] = field(default_factory=dict)
+    # Not a count: the row's campaign was cancelled, and no more recipients may start a call (kept once set).
+    stopped: bool = False
 
     @property
     def recipients(self) -> int:
@@ -69,6 +72,7 @@ class Counts:
         # call never changes once set, and a later end only moves the latest on.
         self.first_call_at = _earliest(self.first_call_at, other.first_call_at)
         self.last_ended_at = _latest(self.last_ended_at, other.last_ended_at)
+        self.stopped = self.stopped or other.stopped
         width = max(self.bin_minutes, other.bin_minutes)
         if width != self.bin_minutes:
             self._rebin(width)
@@ -164,6 +168,8 @@ def to_entity(partition: str, row: str, counts: Counts) -> dict[str, Any]:
         entity["firstCallAt"] = counts.first_call_at
     if counts.last_ended_at:
         entity["lastEndedAt"] = counts.last_ended_at
+    if counts.stopped:
+        entity[STOPPED] = True
     return entity
 
 
@@ -182,6 +188,7 @@ def from_entity(entity: Mapping[str, Any]) -> Counts:
         ended={int(k): v for k, v in json.loads(timeline or "{}").items()},
         bin_minutes=int(entity.get("binMinutes", 1) or 1),
         by_answered_number=json.loads(entity.get("byAnsweredNumber") or "{}"),
+        stopped=bool(entity.get(STOPPED)),
     )
 
 

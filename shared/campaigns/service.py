@@ -23,7 +23,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,6 +67,7 @@ from shared.campaigns.store import (
     FINAL_STATUSES,
     QUEUED,
     WAITING,
+    CallsStoppedError,
     Campaign,
     CampaignNotFoundError,
     CampaignStore,
@@ -558,12 +559,13 @@ class CampaignService:
             if wait > 0:
                 time.sleep(wait)  # a fraction of a second: cheaper than a queue round trip
         # Marked before the call is placed, so its result (which may come back within milliseconds, on another
-        # instance) always finds the recipient calling.
-        attempt = self._start(campaign_id, recipient_id, dial, leg_id, recipient)
-        if not resuming and self.campaigns.get_campaign(campaign_id).status == "cancelled":
-            # Read afresh, not from the cache: a cancel stops every call that has not reached ACS yet.
+        # instance) always finds the recipient calling. A cancel stops every call not marked yet (the store's
+        # stop_calls); one marked before it goes ahead, like a call that reached ACS.
+        try:
+            attempt = self._start(campaign_id, recipient_id, dial, leg_id, recipient, unless_stopped=not resuming)
+        except CallsStoppedError:
             self._line_freed(grant, campaign_id)
-            self.campaigns.update_recipient(campaign_id, recipient_id, _called_off(leg_id))
+            self._finish(recipient, CANCELLED)
             return "cancelled"
         config = campaign.config
         try:
@@ -687,8 +689,11 @@ class CampaignService:
 
         self.campaigns.update_recipient(campaign_id, recipient_id, give_up)
 
-    def _start(self, campaign_id: str, recipient_id: str, dial: int, call_leg_id: str, read: Recipient) -> int:
-        """Mark the recipient (`read` just now) as being called by this dial; returns the attempt number."""
+    def _start(
+        self, campaign_id: str, recipient_id: str, dial: int, call_leg_id: str, read: Recipient, *, unless_stopped: bool
+    ) -> int:
+        """Mark the recipient (`read` just now) as being called by this dial; returns the attempt number.
+        CallsStoppedError, with nothing marked, when `unless_stopped` and the campaign was cancelled."""
 
         def calling(current: Recipient) -> int:
             if current.dials >= dial:
@@ -700,7 +705,7 @@ class CampaignService:
             current.next_attempt_at = None
             return current.attempts
 
-        return self.campaigns.update_recipient(campaign_id, recipient_id, calling, read)
+        return self.campaigns.update_recipient(campaign_id, recipient_id, calling, read, unless_stopped=unless_stopped)
 
     def _conclude(
         self,
@@ -869,16 +874,6 @@ def _ready_at(recipient: Recipient, dial: int, now: datetime) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _called_off(call_leg_id: str) -> Callable[[Recipient], None]:
-    """A dial that was marked as calling, then saw the campaign cancelled before it placed the call."""
-
-    def call_off(current: Recipient) -> None:
-        if current.status == CALLING and current.call_leg_id == call_leg_id:
-            current.status, current.attempts = CANCELLED, current.attempts - 1
-
-    return call_off
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:

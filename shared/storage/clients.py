@@ -12,12 +12,15 @@ from typing import Any
 from azure.core.pipeline import Pipeline, PipelineContext, PipelineRequest, PipelineResponse
 from azure.core.pipeline.transport import RequestsTransport
 from azure.core.pipeline.transport import _base as _transport_base
+from azure.core.rest import _helpers as _rest_helpers
 from azure.core.rest import _http_response_impl
+from azure.core.utils import _pipeline_transport_rest_shared as _multipart_shared
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from shared.http_environment import certificate_verification, environment_configures_http
 from shared.settings import ConfigurationError, Settings
+from shared.storage import multipart
 
 # Queue names the triggers listen on (fixed in the trigger decorators as well).
 CREATE_CALL_QUEUE = "create-call"
@@ -99,6 +102,8 @@ def _prepare_transactions_in_order() -> None:
     thread starts that never returned and hung invocations for good. The parts only need their headers signed
     and set, which takes microseconds each: done in order, as below, with the same policies; and the same for
     the parts of the answer. Hand-written because azure-core has no option for it; remove once it does.
+    The bodies themselves are written and read by shared.storage.multipart instead of the `email` package (why:
+    there).
     """
     if getattr(Pipeline, "_parts_in_order", False):
         return
@@ -132,4 +137,7 @@ def _prepare_transactions_in_order() -> None:
     Pipeline._prepare_multipart_mixed_request = staticmethod(prepare)  # type: ignore[method-assign]
     for module in (_http_response_impl, _transport_base):
         module._parts_helper = parts  # type: ignore[attr-defined]
+    for module in (_rest_helpers, _transport_base):
+        module._prepare_multipart_body_helper = multipart.prepare_multipart_body  # type: ignore[attr-defined]
+    _multipart_shared.message_parser = multipart.parse_message  # type: ignore[attr-defined]
     Pipeline._parts_in_order = True  # type: ignore[attr-defined]

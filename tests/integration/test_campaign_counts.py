@@ -21,8 +21,10 @@ from shared.campaigns.reports import load_campaign, report_html, summarize
 from shared.campaigns.store import (
     BUCKETS,
     CALLING,
+    CANCELLED,
     DONE,
     WAITING,
+    CallsStoppedError,
     Campaign,
     CampaignStore,
     Recipient,
@@ -115,6 +117,41 @@ def test_every_transition_is_counted_once_and_a_repeat_changes_nothing(tables):
     assert _stored_counts(store, cid) == expected
     assert expected.by_status == {"queued": 31, "done": 10} and expected.by_outcome == {"confirmed": 10}
     assert expected.attempts == 10 and expected.duration_count == 10
+
+
+def test_a_cancel_stops_every_dial_not_marked_yet_even_where_an_instance_holds_the_counter_row(tables):
+    store, other_instance = _store(tables), _store(tables)
+    cid = _campaign(store).campaign_id
+    numbers = [_number(i) for i in range(24)]  # spread over most of the 16 partitions
+    store.add_recipients([Recipient(cid, n, submitted_at=START.isoformat()) for n in numbers])
+
+    def dial(r: Recipient) -> None:
+        r.status, r.attempts = CALLING, r.attempts + 1
+
+    def finish(r: Recipient) -> None:
+        r.status = CANCELLED if r.status == "queued" else r.status
+
+    # The other instance has just written (and so caches) the counter rows of half the recipients.
+    for number in numbers[:12]:
+        other_instance.update_recipient(cid, number, dial, unless_stopped=True)
+    counts_before = _stored_counts(store, cid)
+
+    store.cancel_campaign(cid, START.isoformat())
+    store.cancel_campaign(cid, START.isoformat())  # a repeated cancel changes nothing more
+
+    for number in numbers[12:]:
+        for instance in (store, other_instance):
+            with pytest.raises(CallsStoppedError):
+                instance.update_recipient(cid, number, dial, unless_stopped=True)
+    after = _stored_counts(store, cid)
+    assert after.stopped and (after.by_status, after.attempts) == (counts_before.by_status, counts_before.attempts)
+    assert all(store.get_recipient(cid, n).status == "queued" for n in numbers[12:])  # nothing was marked
+
+    # Everything else goes on: results of calls already placed, and finishing those that never were.
+    for number in numbers:
+        other_instance.update_recipient(cid, number, finish)
+    expected = counters.counts_of(store.list_recipients(cid))
+    assert _stored_counts(store, cid).by_status == expected.by_status == {"calling": 12, "cancelled": 12}
 
 
 def test_concurrent_writers_on_one_partition_keep_the_counts_exact(tables):

@@ -14,6 +14,7 @@ from shared.calls.legs import CallLeg
 from shared.calls.store import CallLegNotFoundError
 from shared.campaigns import counters
 from shared.campaigns.store import (
+    CallsStoppedError,
     Campaign,
     CampaignExistsError,
     CampaignNotFoundError,
@@ -74,8 +75,16 @@ class CampaignTables:
         raise RecipientNotFoundError(f"{campaign_id}/{recipient_id}")
 
     def update_recipient(
-        self, campaign_id: str, recipient_id: str, change: Callable[[Recipient], T], current: Recipient | None = None
+        self,
+        campaign_id: str,
+        recipient_id: str,
+        change: Callable[[Recipient], T],
+        current: Recipient | None = None,
+        *,
+        unless_stopped: bool = False,
     ) -> T:
+        if unless_stopped and self.campaigns[campaign_id].status == "cancelled":
+            raise CallsStoppedError(campaign_id)  # the store's stop_calls is part of its cancel_campaign
         recipient = self.get_recipient(campaign_id, recipient_id)  # `current` may be stale here too: read afresh
         before = counters.contribution(recipient)
         result = change(recipient)
