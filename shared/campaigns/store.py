@@ -257,10 +257,10 @@ class CampaignStore:
         row, guarded by that row's ETag. Flagging every counter row (one merge each, so no count is touched)
         changes those ETags, so a dial either committed before this, or reads the row again and sees the flag. No
         dial has to read the campaign afresh to learn of a cancel: one request per call less."""
+        flag = {counters.STOPPED: True}
         for bucket in range(BUCKETS):
             partition = f"{campaign_id}-{bucket:02d}"
             keys = [(partition, counters.counter_row(shard)) for shard in range(COUNTER_SHARDS)]
-            flag = {counters.STOPPED: True}
             self._recipients.submit_transaction(
                 [("upsert", {"PartitionKey": p, "RowKey": r, **flag}, {"mode": UpdateMode.MERGE}) for p, r in keys]
             )
